@@ -1,0 +1,1 @@
+//! Connecting to SMTP servers: the pluggable dialer and IP ordering.

@@ -1,0 +1,1 @@
+//! Finding where to deliver: MX targets, IP addresses and TLSA records.

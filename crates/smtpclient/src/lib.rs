@@ -1,0 +1,5 @@
+//! An async SMTP client.
+
+pub mod dial;
+pub mod gather;
+pub mod stream;
