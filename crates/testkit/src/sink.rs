@@ -1,0 +1,1 @@
+//! An in-process SMTP sink for examples and tests.
