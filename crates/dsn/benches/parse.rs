@@ -1,0 +1,2 @@
+//! Parsing speed over the bounce corpus (filled in later).
+fn main() {}
