@@ -125,6 +125,12 @@ fn check_ldh(input: &str, ascii: &str) -> Result<(), AddressError> {
             return Err(domain_error(input, "label starts or ends with '-'"));
         }
     }
+    // RFC 3696 §2: a top-level label is never all-numeric; such a name is an
+    // IP address written without the brackets of an address literal.
+    let tld = ascii.rsplit('.').next().unwrap_or("");
+    if tld.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(domain_error(input, "all-numeric top-level label"));
+    }
     Ok(())
 }
 
@@ -293,9 +299,12 @@ impl FromStr for Host {
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Localpart(String);
 
-/// atext of RFC 5321/5322, plus UTF-8 beyond ASCII as RFC 6531 allows.
+/// atext of RFC 5321/5322, plus UTF-8 beyond ASCII as RFC 6531 allows
+/// (without C1 controls, which no mailbox should carry).
 fn is_atext(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c) || !c.is_ascii()
+    c.is_ascii_alphanumeric()
+        || "!#$%&'*+-/=?^_`{|}~".contains(c)
+        || (!c.is_ascii() && !c.is_control())
 }
 
 fn is_dot_string(s: &str) -> bool {
@@ -619,6 +628,13 @@ mod tests {
             ),
             ("[192.0.2.1]", "not a valid internationalized domain name"),
             ("xn--a.example", "not a valid internationalized domain name"),
+            ("xn--.example", "not a valid internationalized domain name"),
+            (
+                "a\u{200d}b.example",
+                "not a valid internationalized domain name",
+            ),
+            ("192.0.2.1", "all-numeric top-level label"),
+            ("example.123", "all-numeric top-level label"),
         ];
         for (input, reason) in cases {
             assert_eq!(
@@ -630,6 +646,22 @@ mod tests {
                 "{input}"
             );
         }
+    }
+
+    #[test]
+    fn uts46_mapping_normalises_input() {
+        // Full-width letters and the ideographic full stop map to ASCII.
+        assert_eq!(domain("ｅｘａｍｐｌｅ。ORG").ascii(), "example.org");
+        // A soft hyphen is ignored.
+        assert_eq!(domain("ex\u{ad}ample.org").ascii(), "example.org");
+        // Non-transitional processing keeps sharp s.
+        let sharp = domain("Straße.example");
+        assert_eq!(sharp.ascii(), "xn--strae-oqa.example");
+        assert_eq!(sharp.unicode(), "straße.example");
+        assert_eq!(domain("é.xn--p1ai").unicode(), "é.рф");
+        // Hyphens in positions 3 and 4 of non-IDN labels are accepted.
+        assert_eq!(domain("ab--cd.example").ascii(), "ab--cd.example");
+        assert_eq!(domain("1.example").ascii(), "1.example");
     }
 
     #[test]
@@ -737,6 +769,8 @@ mod tests {
             ("a b", "not a dot-string or quoted-string"),
             ("a\"b", "not a dot-string or quoted-string"),
             ("a(b)", "not a dot-string or quoted-string"),
+            ("a\u{85}b", "not a dot-string or quoted-string"),
+            ("a\u{0}b", "not a dot-string or quoted-string"),
             (r#""abc"#, "unterminated quoted-string"),
             (r#""abc\"#, "backslash not followed by printable ascii"),
             ("\"a\\\tb\"", "backslash not followed by printable ascii"),

@@ -418,6 +418,13 @@ mod tests {
         }
 
         #[test]
+        fn ehlo_from_arbitrary_reply_bytes_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+            if let Ok(Some((reply, _))) = crate::reply::parse_reply(&bytes) {
+                let _ = Extensions::parse(&reply.lines);
+            }
+        }
+
+        #[test]
         fn limits_parse_never_panics(s in "[ -~]{0,60}") {
             let _ = Limits::parse(&s);
         }
