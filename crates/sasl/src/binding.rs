@@ -86,6 +86,32 @@ impl ChannelBindings {
         }
     }
 
+    /// Builds the bindings of one TLS session, applying the rules above:
+    /// `exporter` (the [`TLS_EXPORTER_LENGTH`]-byte export with
+    /// [`TLS_EXPORTER_LABEL`] and no context) is kept only when `tls13` is true
+    /// and it has the right length; `server_cert_der` (the server's end-entity
+    /// certificate) gives `tls-server-end-point` unless its signature algorithm
+    /// defines no hash (see [`crate::tls_server_end_point`]).
+    ///
+    /// ```
+    /// use sasl::ChannelBindings;
+    /// let b = ChannelBindings::from_tls(false, Some(vec![1; 32]), None);
+    /// assert_eq!(b, ChannelBindings::default()); // no tls-exporter on TLS 1.2
+    /// let b = ChannelBindings::from_tls(true, Some(vec![1; 32]), None);
+    /// assert_eq!(b.tls_exporter, Some(vec![1; 32]));
+    /// ```
+    pub fn from_tls(
+        tls13: bool,
+        exporter: Option<Vec<u8>>,
+        server_cert_der: Option<&[u8]>,
+    ) -> ChannelBindings {
+        ChannelBindings {
+            tls_exporter: exporter.filter(|e| tls13 && e.len() == TLS_EXPORTER_LENGTH),
+            tls_server_end_point: server_cert_der
+                .and_then(|der| crate::tls_server_end_point(der).ok()),
+        }
+    }
+
     /// Whether any binding type is available.
     pub fn any(&self) -> bool {
         self.tls_exporter.is_some() || self.tls_server_end_point.is_some()

@@ -144,6 +144,14 @@ fn hex(bytes: &[u8]) -> String {
 /// spaces, so split at the last one.
 pub(crate) fn parse_response(response: &[u8]) -> Result<(String, String), SaslError> {
     const WHAT: &str = "CRAM-MD5 response";
+    const LIMIT: usize = 1024;
+    if response.len() > LIMIT {
+        return Err(SaslError::TooLong {
+            what: WHAT,
+            len: response.len(),
+            limit: LIMIT,
+        });
+    }
     let text =
         std::str::from_utf8(response).map_err(|_| SaslError::malformed(WHAT, "not UTF-8"))?;
     let (user, digest) = text

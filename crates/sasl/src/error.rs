@@ -119,13 +119,18 @@ pub enum SaslError {
 }
 
 impl SaslError {
-    /// Whether this is a credentials failure (SMTP `535 5.7.8`) rather than a
-    /// protocol error (SMTP `501`/`504`).
+    /// Whether the exchange was well-formed but the identity or the channel
+    /// was not accepted (SMTP `535 5.7.8`), as opposed to a protocol error
+    /// (SMTP `501`). Channel binding failures count as the former: they mean
+    /// a man in the middle or a misconfiguration, not a broken client.
     pub fn is_authentication_failure(&self) -> bool {
         matches!(
             self,
             SaslError::AuthenticationFailed(_)
                 | SaslError::ChannelBindingMismatch
+                | SaslError::ChannelBindingUnavailable(_)
+                | SaslError::UnsupportedChannelBinding(_)
+                | SaslError::Gs2FlagMismatch { .. }
                 | SaslError::Downgrade
                 | SaslError::ServerSignatureMismatch
         )

@@ -22,8 +22,9 @@ pub trait CredentialStore {
     }
 
     /// Whether `password` is `username`'s, for PLAIN and LOGIN. The default
-    /// checks it against the SCRAM-SHA-256 stored keys; override to add a
-    /// cache of recent successful checks.
+    /// checks it against the SCRAM-SHA-256 stored keys (so it answers an
+    /// unknown user faster than a wrong password); override to add a cache of
+    /// recent successful checks or to equalize that timing.
     fn check_password(&self, username: &str, password: &str) -> bool {
         self.scram(username, ScramHash::Sha256)
             .is_some_and(|c| c.verify_password(password, ScramHash::Sha256))

@@ -1078,3 +1078,67 @@ fn server_rejects_tampered_scram_client_final() {
         assert_eq!(s.step(message, &store), ServerStep::Failure(want.clone()));
     }
 }
+
+// ---- hostile input never panics -------------------------------------------------
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn store() -> &'static Store {
+        static STORE: std::sync::OnceLock<Store> = std::sync::OnceLock::new();
+        STORE.get_or_init(|| Store::with(&[("alice", "secret")]))
+    }
+
+    /// Messages that look roughly like SASL traffic, so parsing gets deep.
+    fn message() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..80),
+            "[nyp]=?[a-z-]{0,12},(a=[a-z=2CD]{0,6})?,n=[a-z=]{0,6},r=[!-~]{0,12}(,[a-z]=[!-~]{0,8}){0,3}"
+                .prop_map(String::into_bytes),
+            "(c=[A-Za-z0-9+/=]{0,12},)?(r=[!-~]{0,20},)?(s=[A-Za-z0-9+/=]{0,8},)?(i=[0-9+]{0,6},)?(p=|v=|e=)[A-Za-z0-9+/=]{0,44}"
+                .prop_map(String::into_bytes),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn server_survives_arbitrary_responses(
+            mechanism in proptest::sample::select(vec![
+                Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5,
+                Mechanism::ScramSha1, Mechanism::ScramSha256Plus,
+            ]),
+            initial in proptest::option::of(message()),
+            responses in proptest::collection::vec(message(), 0..4),
+        ) {
+            let session = SessionInfo::tls(bindings(Some(1), Some(2)));
+            let mut server = Server::new(mechanism, &ServerOptions::default(), &session).unwrap();
+            let _ = server.start(initial.as_deref(), store());
+            for r in &responses {
+                let _ = server.step(r, store());
+            }
+        }
+
+        #[test]
+        fn client_survives_arbitrary_challenges(
+            mechanism in proptest::sample::select(vec![
+                Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5,
+                Mechanism::ScramSha1, Mechanism::ScramSha256Plus,
+            ]),
+            challenges in proptest::collection::vec(message(), 0..4),
+            extra in proptest::option::of(message()),
+        ) {
+            let session = SessionInfo::tls(bindings(Some(1), Some(2)));
+            let options = ClientOptions { max_iterations: 5000, ..ClientOptions::default() };
+            let mut client =
+                Client::new(mechanism, Credentials::new("alice", "secret"), &options, &session, &[]).unwrap();
+            let _ = client.initial_response();
+            for c in &challenges {
+                let _ = client.step(c);
+            }
+            let _ = client.finish(extra.as_deref());
+        }
+    }
+}
