@@ -468,7 +468,8 @@ pub struct MailParams {
     pub requiretls: bool,
     /// RET.
     pub ret: Option<Ret>,
-    /// ENVID, decoded; at most 100 characters when xtext-encoded.
+    /// ENVID, decoded: printable ASCII and space, at most 100 characters
+    /// when xtext-encoded (checked by `parse`, not by `to_wire`).
     pub envid: Option<String>,
     /// HOLDFOR (FUTURERELEASE): seconds to hold the message.
     pub hold_for: Option<u64>,
@@ -545,7 +546,12 @@ impl MailParams {
                     if value.len() > MAX_ENVID_LEN {
                         return Err(ParamError::EnvidTooLong { len: value.len() });
                     }
-                    params.envid = Some(decode_xtext(&keyword, &value)?);
+                    let envid = decode_xtext(&keyword, &value)?;
+                    // RFC 3461 §4.4: printable US-ASCII and space only.
+                    if !envid.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+                        return Err(ParamError::InvalidValue { keyword, value });
+                    }
+                    params.envid = Some(envid);
                 }
                 "HOLDFOR" => {
                     params.hold_for = Some(number(
@@ -809,6 +815,24 @@ mod tests {
         for (input, err) in cases {
             assert_eq!(MailParams::parse(input), Err(err), "{input}");
         }
+    }
+
+    #[test]
+    fn envid_must_decode_to_printable_ascii() {
+        for value in ["a+0Ab", "+C3+A9", "+7F"] {
+            assert_eq!(
+                MailParams::parse(&format!("ENVID={value}")),
+                Err(ParamError::InvalidValue {
+                    keyword: "ENVID".into(),
+                    value: value.into()
+                }),
+                "{value}"
+            );
+        }
+        assert_eq!(
+            MailParams::parse("ENVID=a+20b").unwrap().envid.as_deref(),
+            Some("a b")
+        );
     }
 
     #[test]

@@ -565,7 +565,6 @@ mod tests {
         fn to_wire_then_parse_is_identity(reply in arb_reply()) {
             let wire = reply.to_wire();
             let parsed = parse_reply(wire.as_bytes()).unwrap();
-            // "250 " is written back as "250", so compare lines trimmed of nothing else.
             prop_assert_eq!(parsed, Some((reply, wire.len())));
         }
 
