@@ -42,5 +42,5 @@ pub use params::{
     Body, MAX_ENVID_LEN, MAX_ORCPT_LEN, MailParams, Notify, OriginalRecipient, ParamError,
     RcptParams, Ret,
 };
-pub use reply::{MAX_LINE_LEN, MAX_LINES, Reply, ReplyError, parse_reply};
+pub use reply::{MAX_LINE_LEN, MAX_LINES, MAX_REPLY_LEN, Reply, ReplyError, parse_reply};
 pub use status::{Class, EnhancedCode, EnhancedCodeError};

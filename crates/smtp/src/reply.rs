@@ -8,6 +8,10 @@ use crate::status::EnhancedCode;
 pub const MAX_LINE_LEN: usize = 4096;
 /// Most lines accepted in one reply.
 pub const MAX_LINES: usize = 128;
+/// Most octets one reply can take on the wire: [`MAX_LINES`] lines of
+/// [`MAX_LINE_LEN`] octets plus CRLF. A buffer this long always gives
+/// [`parse_reply`] either a reply or an error, never "need more bytes".
+pub const MAX_REPLY_LEN: usize = MAX_LINES * (MAX_LINE_LEN + 2);
 /// How much of an offending line an error keeps, in characters.
 const ERROR_LINE_CHARS: usize = 100;
 
@@ -462,6 +466,28 @@ mod tests {
         assert_eq!(used, input.len());
 
         let too_many = "250-x\r\n".repeat(MAX_LINES);
+        assert_eq!(
+            parse_reply(too_many.as_bytes()),
+            Err(ReplyError::TooManyLines)
+        );
+    }
+
+    #[test]
+    fn largest_reply_fits_max_reply_len_and_never_needs_more() {
+        let line = format!("250-{}\r\n", "x".repeat(MAX_LINE_LEN - 4));
+        let mut input = line.repeat(MAX_LINES - 1);
+        input.push_str(&format!("250 {}\r\n", "y".repeat(MAX_LINE_LEN - 4)));
+        assert_eq!(input.len(), MAX_REPLY_LEN);
+        let (reply, used) = parse_all(input.as_bytes());
+        assert_eq!((reply.lines.len(), used), (MAX_LINES, MAX_REPLY_LEN));
+        // One octet short, it is still incomplete...
+        assert_eq!(
+            parse_reply(&input.as_bytes()[..MAX_REPLY_LEN - 1]),
+            Ok(None)
+        );
+        // ...but with a continuation instead of the last line it fails.
+        let too_many = line.repeat(MAX_LINES);
+        assert_eq!(too_many.len(), MAX_REPLY_LEN);
         assert_eq!(
             parse_reply(too_many.as_bytes()),
             Err(ReplyError::TooManyLines)
