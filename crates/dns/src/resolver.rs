@@ -73,3 +73,27 @@ impl<R: Resolver + ?Sized> Resolver for std::sync::Arc<R> {
         (**self).lookup_cname(name)
     }
 }
+
+impl<R: Resolver + ?Sized> Resolver for Box<R> {
+    fn lookup_mx<'a>(&'a self, name: &'a str) -> BoxFuture<'a, LookupResult<Mx>> {
+        (**self).lookup_mx(name)
+    }
+    fn lookup_a<'a>(&'a self, name: &'a str) -> BoxFuture<'a, LookupResult<Ipv4Addr>> {
+        (**self).lookup_a(name)
+    }
+    fn lookup_aaaa<'a>(&'a self, name: &'a str) -> BoxFuture<'a, LookupResult<Ipv6Addr>> {
+        (**self).lookup_aaaa(name)
+    }
+    fn lookup_txt<'a>(&'a self, name: &'a str) -> BoxFuture<'a, LookupResult<Vec<u8>>> {
+        (**self).lookup_txt(name)
+    }
+    fn lookup_tlsa<'a>(&'a self, name: &'a str) -> BoxFuture<'a, LookupResult<Tlsa>> {
+        (**self).lookup_tlsa(name)
+    }
+    fn lookup_ptr(&self, ip: IpAddr) -> BoxFuture<'_, LookupResult<String>> {
+        (**self).lookup_ptr(ip)
+    }
+    fn lookup_cname<'a>(&'a self, name: &'a str) -> BoxFuture<'a, LookupResult<String>> {
+        (**self).lookup_cname(name)
+    }
+}

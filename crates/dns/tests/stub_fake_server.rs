@@ -455,3 +455,61 @@ async fn no_servers_is_temporary() {
         }
     );
 }
+
+fn a_answer(ttl: u32) -> Handler {
+    Arc::new(move |q: &Message, _| {
+        let rec = Record::from_rdata(
+            q.queries[0].name.clone(),
+            ttl,
+            RData::A(A::new(192, 0, 2, 1)),
+        );
+        vec![wire(&response(q, ResponseCode::NoError, true, vec![rec]))]
+    })
+}
+
+#[tokio::test]
+async fn positive_answer_is_cached_until_its_ttl_runs_out() {
+    let server = start(a_answer(60)).await;
+    let r = resolver(&server);
+    let first = r.lookup_a("example.com").await.unwrap();
+    let second = r.lookup_a("EXAMPLE.com.").await.unwrap();
+    assert_eq!(first, second);
+    assert_eq!(server.udp_queries.load(Ordering::SeqCst), 1);
+
+    // Another type is another entry.
+    assert!(r.lookup_mx("example.com").await.is_err());
+    assert_eq!(server.udp_queries.load(Ordering::SeqCst), 2);
+
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_secs(61)).await;
+    tokio::time::resume();
+    let third = r.lookup_a("example.com").await.unwrap();
+    assert_eq!(third, first);
+    assert_eq!(server.udp_queries.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn zero_ttl_negative_answers_and_disabled_cache_are_not_cached() {
+    let server = start(a_answer(0)).await;
+    let r = resolver(&server);
+    r.lookup_a("example.com").await.unwrap();
+    r.lookup_a("example.com").await.unwrap();
+    assert_eq!(server.udp_queries.load(Ordering::SeqCst), 2);
+
+    let nx = start(Arc::new(|q: &Message, _| {
+        vec![wire(&response(q, ResponseCode::NXDomain, true, vec![]))]
+    }))
+    .await;
+    let r = resolver(&nx);
+    assert!(r.lookup_a("gone.example").await.is_err());
+    assert!(r.lookup_a("gone.example").await.is_err());
+    assert_eq!(nx.udp_queries.load(Ordering::SeqCst), 2);
+
+    let server = start(a_answer(300)).await;
+    let mut config = StubConfig::new(vec![server.addr]);
+    config.cache_entries = 0;
+    let r = StubResolver::with_config(config);
+    r.lookup_a("example.com").await.unwrap();
+    r.lookup_a("example.com").await.unwrap();
+    assert_eq!(server.udp_queries.load(Ordering::SeqCst), 2);
+}

@@ -1,6 +1,7 @@
 //! A stub resolver: queries configured recursive resolvers and trusts their
 //! AD bit.
 
+mod cache;
 mod message;
 mod transport;
 
@@ -12,6 +13,7 @@ use hickory_proto::rr::{Name, RData, RecordType};
 
 use crate::resolver::LookupResult;
 use crate::{Answer, BoxFuture, LookupError, Mx, Resolver, Tlsa, normalize_name, reverse_name};
+use cache::Cache;
 use message::{build_query, extract, name_string};
 use transport::{tcp_exchange, udp_exchange};
 
@@ -26,17 +28,25 @@ pub struct StubConfig {
     pub attempts: u32,
     /// EDNS0 UDP payload size announced to the server.
     pub udp_payload: u16,
+    /// How many positive answers to keep, each until its TTL runs out;
+    /// 0 turns the cache off.
+    pub cache_entries: usize,
+    /// The longest an answer is cached, whatever its TTL.
+    pub cache_max_ttl: Duration,
 }
 
 impl StubConfig {
-    /// Defaults as in resolv.conf (5 s timeout, 2 attempts) and the DNS
-    /// flag day 2020 payload size of 1232 octets.
+    /// Defaults as in resolv.conf (5 s timeout, 2 attempts), the DNS flag
+    /// day 2020 payload size of 1232 octets, and a cache of 1024 answers
+    /// for at most an hour.
     pub fn new(servers: Vec<SocketAddr>) -> Self {
         Self {
             servers,
             timeout: Duration::from_secs(5),
             attempts: 2,
             udp_payload: 1232,
+            cache_entries: 1024,
+            cache_max_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -60,9 +70,17 @@ impl StubConfig {
 /// println!("{:?} authentic={}", mx.records, mx.authentic);
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
 pub struct StubResolver {
     config: StubConfig,
+    cache: Cache,
+}
+
+impl std::fmt::Debug for StubResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StubResolver")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
 }
 
 impl StubResolver {
@@ -73,7 +91,8 @@ impl StubResolver {
 
     /// A resolver with explicit settings.
     pub fn with_config(config: StubConfig) -> Self {
-        Self { config }
+        let cache = Cache::new(config.cache_entries, config.cache_max_ttl);
+        Self { config, cache }
     }
 
     /// The settings in use.
@@ -139,7 +158,12 @@ impl StubResolver {
             name: name.clone(),
             reason: e.to_string(),
         })?;
-        let response = self.query(&name, &qname, rtype).await?;
+        let cached = self.cache.get(&name, rtype);
+        let from_cache = cached.is_some();
+        let response = match cached {
+            Some(response) => response,
+            None => self.query(&name, &qname, rtype).await?,
+        };
         let authentic = response.metadata.authentic_data;
         if response.metadata.response_code == ResponseCode::NXDomain {
             return Err(LookupError::NxDomain { name, authentic });
@@ -151,6 +175,9 @@ impl StubResolver {
                 rtype: rtype_name,
                 authentic,
             });
+        }
+        if !from_cache {
+            self.cache.put(&name, rtype, &response);
         }
         Ok(Answer { records, authentic })
     }
