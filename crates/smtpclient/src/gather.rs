@@ -886,4 +886,66 @@ mod tests {
         assert_eq!(tlsa2.records, vec![rec(3)]);
         assert_eq!(base2, host2);
     }
+
+    /// The whole gathering against Unbound validating the Knot-signed
+    /// postel.test zone (peers.md §10).
+    #[tokio::test]
+    #[ignore = "needs knot and unbound; run by .ci/run"]
+    async fn gathering_from_signed_zone_is_authentic() {
+        let addr = std::env::var("POSTEL_TEST_DNS")
+            .expect("POSTEL_TEST_DNS=127.0.0.1:PORT of unbound")
+            .parse()
+            .expect("POSTEL_TEST_DNS is host:port");
+        let resolver = dns::StubResolver::new(vec![addr]);
+        let dest = gather_destinations(&resolver, &d("postel.test"))
+            .await
+            .unwrap();
+        assert_eq!(hosts(&dest), ["mx1.postel.test", "mx2.postel.test"]);
+        assert!(!dest.implicit_mx);
+        assert!(dest.original_authentic);
+        assert!(dest.expanded_authentic);
+
+        let mut dialed = DialedIps::new();
+        let got = gather_ips(&resolver, &dest.hosts[0], &dialed)
+            .await
+            .unwrap();
+        assert_eq!(
+            got,
+            GatheredIps {
+                ips: vec![ip("127.0.0.1"), ip("::1")],
+                authentic: true,
+                expanded_authentic: true,
+                expanded_host: Some(d("mx1.postel.test")),
+                dual_stack: true,
+            }
+        );
+        dialed.record(&dest.hosts[0], ip("127.0.0.1"));
+        let again = gather_ips(&resolver, &dest.hosts[0], &dialed)
+            .await
+            .unwrap();
+        assert_eq!(again.ips, [ip("::1"), ip("127.0.0.1")]);
+
+        let (tlsa, base) = gather_tlsa_for_host(&resolver, &d("mx1.postel.test"), &got, 25)
+            .await
+            .unwrap();
+        assert_eq!(base, d("mx1.postel.test"));
+        assert_eq!(
+            tlsa,
+            GatheredTlsa {
+                name: "_25._tcp.mx1.postel.test".into(),
+                records: vec![Tlsa {
+                    usage: 3,
+                    selector: 1,
+                    matching_type: 1,
+                    data: vec![0; 32]
+                }],
+                authentic: true,
+            }
+        );
+        let none = gather_tlsa(&resolver, &d("mx2.postel.test"), 25)
+            .await
+            .unwrap();
+        assert!(none.records.is_empty());
+        assert!(none.authentic);
+    }
 }
