@@ -1013,6 +1013,17 @@ mod tests {
         }
 
         #[test]
+        fn domain_forms_parse_back_to_the_same_domain(host in arb_host()) {
+            if let Host::Domain(domain) = host {
+                prop_assert_eq!(Domain::parse(domain.ascii()), Ok(domain.clone()));
+                prop_assert_eq!(Domain::parse(domain.unicode()), Ok(domain.clone()));
+                prop_assert_eq!(Domain::parse(&domain.ascii().to_uppercase()), Ok(domain.clone()));
+                prop_assert!(domain.ascii().is_ascii());
+                prop_assert_eq!(domain.is_ascii(), domain.ascii() == domain.unicode());
+            }
+        }
+
+        #[test]
         fn localpart_wire_then_parse_is_identity(localpart in arb_localpart()) {
             prop_assert_eq!(Localpart::parse(&localpart.to_wire()), Ok(localpart));
         }

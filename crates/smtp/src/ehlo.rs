@@ -425,6 +425,26 @@ mod tests {
         }
 
         #[test]
+        fn well_formed_limits_are_kept(
+            pairs in prop::collection::btree_map("(MAILMAX|RCPTMAX|RCPTDOMAINMAX|[A-Z0-9_-]{1,8})", "[!-:<-~]{1,8}", 1..6)
+        ) {
+            let params: Vec<String> = pairs.iter().map(|(k, v)| format!("{}={v}", k.to_lowercase())).collect();
+            let limits = Limits::parse(&params.join(" "));
+            prop_assert!(limits.is_some());
+            let limits = limits.unwrap_or_default();
+            let known = |name: &str| pairs.get(name).and_then(|v| limit_number(v));
+            prop_assert_eq!(limits.mail_max, known("MAILMAX"));
+            prop_assert_eq!(limits.rcpt_max, known("RCPTMAX"));
+            prop_assert_eq!(limits.rcpt_domain_max, known("RCPTDOMAINMAX"));
+            let unknown: Vec<(String, String)> = pairs
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "MAILMAX" | "RCPTMAX" | "RCPTDOMAINMAX"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            prop_assert_eq!(limits.params, unknown);
+        }
+
+        #[test]
         fn limits_parse_never_panics(s in "[ -~]{0,60}") {
             let _ = Limits::parse(&s);
         }
