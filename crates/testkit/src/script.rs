@@ -142,6 +142,8 @@ impl ServerIo {
         let stream = self.stream()?;
         let n = match tokio::time::timeout(READ_TIMEOUT, stream.read(&mut chunk)).await {
             Err(_) => return Err(format!("no input from the client for {READ_TIMEOUT:?}")),
+            // A TLS peer that just drops the connection: end of input too.
+            Ok(Err(err)) if err.kind() == std::io::ErrorKind::UnexpectedEof => 0,
             Ok(Err(err)) => return Err(format!("reading from the client: {err}")),
             Ok(Ok(n)) => n,
         };
