@@ -246,7 +246,8 @@ impl Drop for SmtpSink {
 // Postfix smtpd + Dovecot SASL
 
 /// A private Postfix instance (`.ci/peers/postfix/start.sh`) with Dovecot SASL:
-/// users `alice`/`secret` and `bob`/`hunter2`; every message is discarded and logged.
+/// users `alice`/`secret` and `bob`/`hunter2`; every message is discarded (or relayed
+/// to one next hop) and logged.
 pub struct Postfix {
     /// SMTP port: STARTTLS optional, AUTH after STARTTLS, loopback may relay.
     pub port: u16,
@@ -256,8 +257,18 @@ pub struct Postfix {
 }
 
 impl Postfix {
-    /// Starts the instance on two free ports.
+    /// Starts the instance on two free ports; it discards every message.
     pub fn start() -> Postfix {
+        Postfix::start_with("discard:")
+    }
+
+    /// Starts the instance handing every message on to 127.0.0.1:`port` over SMTP
+    /// (an [`SmtpSink`] whose dumps show what Postfix relayed).
+    pub fn start_relaying_to(port: u16) -> Postfix {
+        Postfix::start_with(&format!("smtp:[127.0.0.1]:{port}"))
+    }
+
+    fn start_with(transport: &str) -> Postfix {
         require("/usr/sbin/postfix");
         require("/usr/sbin/dovecot");
         let dir = tempfile::Builder::new()
@@ -277,7 +288,7 @@ impl Postfix {
         };
         run_script(
             &peers_dir().join("postfix/start.sh"),
-            &[&d, &port.to_string(), &submission.to_string()],
+            &[&d, &port.to_string(), &submission.to_string(), transport],
         );
         wait_listening(port, "postfix smtpd");
         wait_listening(submission, "postfix submission");
@@ -292,6 +303,11 @@ impl Postfix {
     /// `127.0.0.1:submission`.
     pub fn submission_addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.submission))
+    }
+
+    /// The PEM file of the self-signed certificate its smtpd presents.
+    pub fn cert_pem(&self) -> PathBuf {
+        self.dir.path().join("etc").join("cert.pem")
     }
 
     /// The instance's log so far.
@@ -312,18 +328,21 @@ impl Postfix {
     /// Waits for the log lines about queue id `id` to include `status=sent` and
     /// returns all of them.
     pub fn wait_delivered(&self, id: &str) -> Vec<String> {
+        self.wait_log(id, "status=sent")
+    }
+
+    /// Waits until a log line about queue id `id` contains `what`; returns the
+    /// lines about `id` so far.
+    pub fn wait_log(&self, id: &str, what: &str) -> Vec<String> {
         let needle = format!(" {id}: ");
-        wait_for(&format!("postfix to log status=sent for {id}"), || {
+        wait_for(&format!("postfix to log {what:?} for {id}"), || {
             let lines: Vec<String> = self
                 .maillog()
                 .lines()
                 .filter(|l| l.contains(&needle))
                 .map(str::to_string)
                 .collect();
-            lines
-                .iter()
-                .any(|l| l.contains("status=sent"))
-                .then_some(lines)
+            lines.iter().any(|l| l.contains(what)).then_some(lines)
         })
     }
 }
@@ -382,6 +401,7 @@ impl Aiosmtpd {
             .arg("--maildir")
             .arg(dir.path().join("mail"))
             .args(extra)
+            .env("PYTHONWARNINGS", "ignore")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
