@@ -16,6 +16,9 @@ pub const MAX_DOMAIN_LEN: usize = 253;
 pub const MAX_LABEL_LEN: usize = 63;
 /// Longest path, in octets including the angle brackets (RFC 5321 §4.5.3.1.3).
 pub const MAX_PATH_LEN: usize = 256;
+/// Longest input Domain::parse looks at: no Unicode spelling of a 253-octet
+/// name needs more, and it bounds the IDNA work on hostile input.
+const MAX_DOMAIN_INPUT_LEN: usize = 1024;
 
 /// Why a string is not a valid address, domain, local part or path.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -53,9 +56,10 @@ pub enum AddressError {
         reason: &'static str,
     },
     /// The domain is longer than 253 octets in ASCII form.
-    #[error("domain is {len} octets long in ascii form, more than 253")]
+    #[error("domain is {len} octets long, more than 253 in ascii form")]
     DomainTooLong {
-        /// Its length in octets (ASCII form).
+        /// Its length in octets: of the ASCII form, or of the input when the
+        /// input alone is too long for any name (over 1024 octets).
         len: usize,
     },
     /// An address literal in brackets is not `[IPv4]` or `[IPv6:...]`.
@@ -140,6 +144,9 @@ impl Domain {
     /// 1..=63 octets of letters, digits and '-' in A-label form, not starting
     /// or ending with '-'; the whole name is at most 253 octets in ASCII form.
     pub fn parse(s: &str) -> Result<Domain, AddressError> {
+        if s.len() > MAX_DOMAIN_INPUT_LEN {
+            return Err(AddressError::DomainTooLong { len: s.len() });
+        }
         let name = s.strip_suffix('.').unwrap_or(s);
         if name.is_empty() {
             return Err(domain_error(s, "empty"));
@@ -686,6 +693,17 @@ mod tests {
         assert_eq!(
             Domain::parse(&name254),
             Err(AddressError::DomainTooLong { len: 254 })
+        );
+        // 250 characters of two octets each: 500 octets in, far more out.
+        let unicode = format!("{}.example", vec!["é".repeat(50); 5].join("."));
+        assert!(matches!(
+            Domain::parse(&unicode),
+            Err(AddressError::DomainTooLong { len }) if len > 253
+        ));
+        let huge = "a.".repeat(600);
+        assert_eq!(
+            Domain::parse(&huge),
+            Err(AddressError::DomainTooLong { len: 1200 })
         );
     }
 
