@@ -1,0 +1,1 @@
+//! Accounts' mailboxes, messages and credentials.

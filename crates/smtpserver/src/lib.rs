@@ -1,0 +1,1 @@
+//! An async SMTP server engine; policy through traits.
