@@ -142,7 +142,9 @@ impl Domain {
     /// Parses a domain given in ASCII or Unicode (IDNA UTS-46), with an
     /// optional single trailing dot. The result is lower-case; labels are
     /// 1..=63 octets of letters, digits and '-' in A-label form, not starting
-    /// or ending with '-'; the whole name is at most 253 octets in ASCII form.
+    /// or ending with '-' (so no '_'); the whole name is at most 253 octets
+    /// in ASCII form; the last label is not all digits (that would be an IP
+    /// address, which belongs in an address literal).
     pub fn parse(s: &str) -> Result<Domain, AddressError> {
         if s.len() > MAX_DOMAIN_INPUT_LEN {
             return Err(AddressError::DomainTooLong { len: s.len() });
@@ -151,8 +153,8 @@ impl Domain {
         if name.is_empty() {
             return Err(domain_error(s, "empty"));
         }
-        // Labels of plain ASCII are checked before IDNA, which would otherwise
-        // accept and silently rewrite some of them (e.g. empty labels).
+        // Length checks are left to after IDNA (DnsLength::Ignore) so that
+        // they apply to the A-label form and give our own error variants.
         let uts46 = Uts46::new();
         let ascii = uts46
             .to_ascii(
