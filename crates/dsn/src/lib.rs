@@ -10,7 +10,7 @@
 //! - [`classify`] turns an SMTP reply or diagnostic text into a [`Reason`] with
 //!   a hard/soft flag; the queue uses the same function for its own failures.
 //!
-//! ```ignore
+//! ```
 //! let bounce = b"From: MAILER-DAEMON@mx.example\r\nSubject: Undelivered Mail Returned to Sender\r\n\
 //! Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n--b\r\n\
 //! Content-Type: text/plain\r\n\r\nfailed\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\n\
@@ -23,16 +23,22 @@
 //! assert_eq!(r.reply_code, Some(550));
 //! assert_eq!(r.reason, dsn::Reason::UserUnknown);
 //! assert!(r.hard);
-//! ```ignore
+//! ```
 
+mod classify;
 mod compose;
 mod date;
 mod fields;
 mod model;
 mod parse;
+mod report;
+mod tolerant;
 
+pub use classify::{Classification, Reason, UnknownReason, classify, classify_reply};
 pub use compose::{ComposeError, Dsn, Original, RetrySchedule, compose};
 pub use date::DateTime;
 pub use fields::{decode_utf8_addr, encode_utf8_addr};
 pub use model::{Action, Mta, PerMessage, RecipientStatus, ReturnedKind, Typed, UnknownAction};
 pub use parse::{MAX_MESSAGE_SIZE, ParseError, Report, Returned, parse, parse_status};
+pub use report::Complaint;
+pub use tolerant::{Analysis, BounceRecipient, MessageKind, Status, analyze};
