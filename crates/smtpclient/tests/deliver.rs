@@ -935,3 +935,19 @@ async fn partial_delivery_then_connection_loss_reports_each_recipient() {
     ));
     server.finish().await;
 }
+
+#[tokio::test]
+async fn server_that_closes_after_5xx_gives_the_reply_not_an_io_error() {
+    let script = hello(EHLO_PLAIN).send("554 5.3.2 shutting down").close();
+    let (client, server) = connect(script, config()).await;
+    let mut client = client.unwrap();
+    server.finish().await;
+    let err = client
+        .deliver(&envelope("a@example.org", &["b@example.com"]), MSG)
+        .await
+        .unwrap_err();
+    assert_eq!(err.command(), Some(Command::MailFrom));
+    assert_eq!(err.reply().unwrap().code, 554);
+    assert!(err.is_permanent());
+    assert!(!client.can_reuse());
+}
