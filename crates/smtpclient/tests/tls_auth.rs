@@ -5,17 +5,13 @@ mod common;
 
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use common::*;
 use rustls::ProtocolVersion;
-use sasl::{
-    ChannelBindingType, ChannelBindings, CramMd5Credentials, CredentialStore, Mechanism,
-    ScramCredentials, ScramHash, Server, ServerOptions, ServerStep, SessionInfo,
-};
+use sasl::{ChannelBindingType, Mechanism};
 use smtp::Command;
 use smtpclient::{AuthConfig, CertCheck, ClientConfig, Error, TlsMode, Verification};
-use testkit::script::{Script, ServerIo};
+use testkit::auth::{AuthRecord, AuthServer};
+use testkit::script::Script;
 use testkit::tls::{Leaf, TestCa, self_signed};
 
 const STARTTLS_EHLO: &str = "250-mx.example\n250-PIPELINING\n250 STARTTLS";
@@ -270,169 +266,57 @@ async fn requiretls_is_sent_over_tls_when_offered() {
 
 // ---- AUTH
 
-struct Accounts;
-
-impl CredentialStore for Accounts {
-    fn scram(&self, username: &str, hash: ScramHash) -> Option<ScramCredentials> {
-        (username == "alice")
-            .then(|| ScramCredentials::derive("secret", b"salt", 4096, hash).unwrap())
-    }
-
-    fn cram_md5(&self, username: &str) -> Option<CramMd5Credentials> {
-        (username == "alice").then(|| CramMd5Credentials::derive("secret"))
+fn auth_server(cert: &[u8], offered: &str) -> AuthServer {
+    AuthServer {
+        server_cert: Some(cert.to_vec()),
+        // A server that can bind announces -PLUS (see AuthServer::channel_binding).
+        channel_binding: offered.contains("-PLUS"),
+        ..AuthServer::new(&[("alice", "secret")])
     }
 }
 
-/// The server side of AUTH: reads "AUTH <mech> [ir]", runs the sasl server,
-/// answers 235 or 535. Records the mechanism the client chose.
-async fn serve_auth(
-    io: &mut ServerIo,
-    cert: Option<Vec<u8>>,
-    expect: Mechanism,
-    chosen: Arc<std::sync::Mutex<Option<Mechanism>>>,
-    offers_plus: bool,
-) -> Result<(), String> {
-    let line = io.read_line().await?;
-    let mut words = line.split(' ');
-    if words.next() != Some("AUTH") {
-        return Err(format!("expected AUTH, got {line:?}"));
-    }
-    let mechanism: Mechanism = words
-        .next()
-        .unwrap_or("")
-        .parse()
-        .map_err(|e| format!("{e}"))?;
-    *chosen.lock().unwrap() = Some(mechanism);
-    if mechanism != expect {
-        return Err(format!("client chose {mechanism}, expected {expect}"));
-    }
-    let initial = match words.next() {
-        None => None,
-        Some("=") => Some(Vec::new()),
-        Some(b64) => Some(BASE64.decode(b64).map_err(|e| e.to_string())?),
-    };
-    // A server that can bind announces -PLUS; one that does not announce
-    // it must not have bindings, or it would take the client's "y" flag
-    // for a downgrade attack.
-    let channel_bindings = if offers_plus {
-        ChannelBindings {
-            tls_exporter: io.tls_exporter().map(<[u8]>::to_vec),
-            tls_server_end_point: cert
-                .as_ref()
-                .map(|c| sasl::tls_server_end_point(c).unwrap()),
-        }
-    } else {
-        ChannelBindings::default()
-    };
-    let session = SessionInfo {
-        tls: cert.is_some(),
-        channel_bindings,
-    };
-    let mut server =
-        Server::new(mechanism, &ServerOptions::default(), &session).map_err(|e| e.to_string())?;
-    let mut step = server.start(initial.as_deref(), &Accounts);
-    loop {
-        match step {
-            ServerStep::Challenge(challenge) => {
-                io.reply(&format!("334 {}", BASE64.encode(challenge)))
-                    .await?;
-                let answer = io.read_line().await?;
-                let answer = BASE64.decode(answer).map_err(|e| e.to_string())?;
-                step = server.step(&answer, &Accounts);
-            }
-            ServerStep::Success { .. } => return io.reply("235 2.7.0 authenticated").await,
-            ServerStep::Failure(_) => return io.reply("535 5.7.8 authentication failed").await,
-        }
-    }
-}
-
-struct AuthCase {
-    offered: &'static str,
-    expect: Mechanism,
+/// STARTTLS, EHLO announcing `offered`, AUTH against the sasl server side.
+async fn run_auth(
+    offered: &str,
     binding: ChannelBindingType,
     tls12: bool,
-    password: &'static str,
-}
-
-async fn run_auth(case: AuthCase) -> (Result<Option<Mechanism>, Error>, Option<Mechanism>) {
-    let leaf = self_signed(&["mx.example"]);
-    let server_config = if case.tls12 {
-        leaf.server_config_versions(&[&rustls::version::TLS12])
-    } else {
-        leaf.server_config()
-    };
-    let cert = leaf.cert().to_vec();
-    let chosen = Arc::new(std::sync::Mutex::new(None));
-    let chosen_in_server = chosen.clone();
-    let expect = case.expect;
-    let offers_plus = case.offered.contains("-PLUS");
-    let script = starttls_script(server_config)
-        .expect(EHLO_LINE)
-        .send(&format!(
-            "250-mx.example\n250-PIPELINING\n250 AUTH {}",
-            case.offered
-        ))
-        .custom(move |io| {
-            Box::pin(serve_auth(
-                io,
-                Some(cert),
-                expect,
-                chosen_in_server,
-                offers_plus,
-            ))
-        })
-        .expect_closed();
-    let mut auth = AuthConfig::new("alice", case.password);
-    auth.options.channel_binding = case.binding;
-    let cfg = ClientConfig {
-        auth: Some(auth),
-        ..tls_config(TlsMode::RequiredStartTls, Verification::AnyCertificate)
-    };
-    let (client, server) = connect(script, cfg).await;
-    let result = client.map(|c| c.authenticated());
-    server.finish().await;
-    let chosen = *chosen.lock().unwrap();
-    (result, chosen)
-}
-
-async fn auth_succeeds(
-    offered: &'static str,
-    expect: Mechanism,
-    binding: ChannelBindingType,
-    tls12: bool,
-) {
+    password: &str,
+) -> (Result<Option<Mechanism>, Error>, Vec<AuthRecord>) {
     let leaf = self_signed(&["mx.example"]);
     let server_config = if tls12 {
         leaf.server_config_versions(&[&rustls::version::TLS12])
     } else {
         leaf.server_config()
     };
-    let cert = leaf.cert().to_vec();
-    let chosen = Arc::new(std::sync::Mutex::new(None));
     let script = starttls_script(server_config)
         .expect(EHLO_LINE)
         .send(&format!(
             "250-mx.example\n250-PIPELINING\n250 AUTH {offered}"
         ))
-        .custom({
-            let chosen = chosen.clone();
-            let offers_plus = offered.contains("-PLUS");
-            move |io| Box::pin(serve_auth(io, Some(cert), expect, chosen, offers_plus))
-        })
-        .expect("QUIT")
-        .send("221 bye");
-    let mut auth = AuthConfig::new("alice", "secret");
+        .serve_auth(auth_server(leaf.cert(), offered));
+    let mut auth = AuthConfig::new("alice", password);
     auth.options.channel_binding = binding;
     let cfg = ClientConfig {
         auth: Some(auth),
         ..tls_config(TlsMode::RequiredStartTls, Verification::AnyCertificate)
     };
     let (client, server) = connect(script, cfg).await;
-    let client = client.unwrap_or_else(|e| panic!("{offered}: {e}"));
-    assert_eq!(client.authenticated(), Some(expect));
-    client.quit().await.unwrap();
-    server.finish().await;
-    assert_eq!(*chosen.lock().unwrap(), Some(expect));
+    let result = client.map(|c| c.authenticated());
+    let transcript = server.finish().await;
+    (result, transcript.auth)
+}
+
+async fn auth_succeeds(offered: &str, expect: Mechanism, binding: ChannelBindingType, tls12: bool) {
+    let (result, records) = run_auth(offered, binding, tls12, "secret").await;
+    let mechanism = result.unwrap_or_else(|err| panic!("{offered}: {err}"));
+    assert_eq!(mechanism, Some(expect));
+    assert_eq!(
+        records,
+        vec![AuthRecord {
+            mechanism: expect,
+            authcid: Some("alice".to_string())
+        }]
+    );
 }
 
 #[tokio::test]
@@ -572,16 +456,21 @@ async fn the_most_secure_common_mechanism_is_chosen() {
 
 #[tokio::test]
 async fn wrong_password_is_a_rejected_auth() {
-    let (result, chosen) = run_auth(AuthCase {
-        offered: "SCRAM-SHA-256",
-        expect: Mechanism::ScramSha256,
-        binding: ChannelBindingType::TlsExporter,
-        tls12: false,
-        password: "wrong",
-    })
+    let (result, records) = run_auth(
+        "SCRAM-SHA-256",
+        ChannelBindingType::TlsExporter,
+        false,
+        "wrong",
+    )
     .await;
-    assert_eq!(chosen, Some(Mechanism::ScramSha256));
-    let err = result.err().unwrap();
+    assert_eq!(
+        records,
+        vec![AuthRecord {
+            mechanism: Mechanism::ScramSha256,
+            authcid: None
+        }]
+    );
+    let err = result.unwrap_err();
     assert_eq!(err.command(), Some(Command::Auth));
     assert_eq!(err.reply().unwrap().code, 535);
     assert!(err.is_permanent());

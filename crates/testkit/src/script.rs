@@ -107,6 +107,8 @@ pub struct Transcript {
     pub client: Vec<u8>,
     /// Every byte the server sent.
     pub server: Vec<u8>,
+    /// The AUTH exchanges run by [`Script::serve_auth`] steps.
+    pub auth: Vec<crate::auth::AuthRecord>,
 }
 
 impl Transcript {
@@ -127,6 +129,7 @@ pub struct ServerIo {
     buf: Vec<u8>,
     transcript: Transcript,
     tls_exporter: Option<Vec<u8>>,
+    tls: bool,
 }
 
 impl ServerIo {
@@ -251,7 +254,13 @@ impl ServerIo {
             None
         };
         self.stream = Some(Box::new(tls));
+        self.tls = true;
         Ok(())
+    }
+
+    /// Whether a TLS handshake was done on this connection.
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 
     /// The tls-exporter channel binding (RFC 9266) of the TLS session, when it is TLS 1.3.
@@ -455,6 +464,18 @@ impl Script {
         self.step(Step::Custom(Box::new(f)))
     }
 
+    /// Runs the server side of AUTH (see [`crate::auth::serve_auth`]) and
+    /// records the outcome in [`Transcript::auth`].
+    pub fn serve_auth(self, server: crate::auth::AuthServer) -> Script {
+        self.custom(move |io| {
+            Box::pin(async move {
+                let record = crate::auth::serve_auth(io, &server).await?;
+                io.transcript.auth.push(record);
+                Ok(())
+            })
+        })
+    }
+
     /// Waits (tokio time).
     pub fn sleep(self, d: Duration) -> Script {
         self.step(Step::Sleep(d))
@@ -490,6 +511,7 @@ impl Script {
                 buf: Vec::new(),
                 transcript: Transcript::default(),
                 tls_exporter: None,
+                tls: false,
             };
             let count = self.steps.len();
             for (index, step) in self.steps.into_iter().enumerate() {
