@@ -44,6 +44,12 @@ impl std::fmt::Display for Requirement {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// Finding the destination (MX, IPs, TLSA) failed.
+    #[error(transparent)]
+    Gather(#[from] crate::gather::GatherError),
+    /// Connecting failed.
+    #[error(transparent)]
+    Dial(#[from] crate::dial::DialError),
     /// The server answered a command with a failure (or an unexpected) reply.
     #[error("{command} rejected: {reply}")]
     Rejected {
@@ -142,7 +148,8 @@ pub enum Error {
 impl Error {
     /// Whether retrying later cannot help: a 5xx reply, a message larger
     /// than the server accepts, 8BITMIME content for a server without it,
-    /// an invalid envelope or configuration. Everything else is temporary,
+    /// an invalid envelope or configuration, a permanent lookup failure (null
+    /// MX, no such domain). Everything else is temporary,
     /// like in the reference (SMTPUTF8 and REQUIRETLS missing are temporary:
     /// another MX or a later configuration may offer them).
     pub fn is_permanent(&self) -> bool {
@@ -155,6 +162,8 @@ impl Error {
                 )
             }
             Error::Envelope { .. } | Error::Config { .. } => true,
+            Error::Gather(err) => err.is_permanent(),
+            Error::Dial(_) => false,
             Error::Tls { .. }
             | Error::Protocol { .. }
             | Error::Io { .. }

@@ -576,3 +576,60 @@ async fn premature_success_for_scram_is_an_auth_error() {
     );
     server.finish().await;
 }
+
+#[tokio::test]
+async fn custom_verifier_decides_and_is_reported() {
+    let ca = TestCa::new();
+    let leaf = ca.leaf(&["mx.example"]);
+    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+        Arc::new(ca.root_store()),
+        testkit::tls::provider(),
+    )
+    .build()
+    .unwrap();
+    let script = starttls_script(leaf.server_config())
+        .expect(EHLO_LINE)
+        .send(EHLO_PIPELINING)
+        .expect("QUIT")
+        .send("221 bye");
+    let cfg = tls_config(TlsMode::RequiredStartTls, Verification::Custom(verifier));
+    let (client, server) = connect(script, cfg).await;
+    let client = client.unwrap();
+    assert_eq!(client.cert_check(), CertCheck::Custom);
+    client.quit().await.unwrap();
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn client_certificate_is_presented_when_configured() {
+    let ca = TestCa::new();
+    let server_leaf = ca.leaf(&["mx.example"]);
+    let client_leaf = ca.leaf(&["client.example"]);
+    let client_verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(ca.root_store()),
+        testkit::tls::provider(),
+    )
+    .build()
+    .unwrap();
+    let server_config = rustls::ServerConfig::builder_with_provider(testkit::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(client_verifier)
+        .with_single_cert(server_leaf.chain.clone(), server_leaf.key_der())
+        .unwrap();
+    let script = starttls_script(Arc::new(server_config))
+        .expect(EHLO_LINE)
+        .send(EHLO_PIPELINING)
+        .expect("QUIT")
+        .send("221 bye");
+    let cfg = ClientConfig {
+        client_cert: Some(smtpclient::ClientCert {
+            chain: client_leaf.chain.clone(),
+            key: client_leaf.key_der(),
+        }),
+        ..tls_config(TlsMode::RequiredStartTls, pkix(&ca))
+    };
+    let (client, server) = connect(script, cfg).await;
+    client.unwrap().quit().await.unwrap();
+    server.finish().await;
+}
