@@ -57,6 +57,9 @@ pub enum Step {
     Expect(String),
     /// Read one line and check that it starts with the prefix.
     ExpectPrefix(String),
+    /// Read lines the client must have written together: after the first
+    /// line arrives, the others must be available without waiting.
+    ExpectPipelined(Vec<String>),
     /// Read message data up to and including the terminating ".\r\n" line and
     /// compare all of it (dot-stuffed, as on the wire).
     ReadData(Vec<u8>),
@@ -88,6 +91,7 @@ impl Step {
             Step::Send(bytes) => format!("send {:?}", String::from_utf8_lossy(bytes)),
             Step::Expect(line) => format!("expect {line:?}"),
             Step::ExpectPrefix(prefix) => format!("expect prefix {prefix:?}"),
+            Step::ExpectPipelined(lines) => format!("expect pipelined {lines:?}"),
             Step::ReadData(_) => "read DATA".to_string(),
             Step::ReadBdat { line, .. } => format!("read {line:?} and its chunk"),
             Step::StartTls(_) => "TLS handshake".to_string(),
@@ -173,6 +177,29 @@ impl ServerIo {
                     "client closed the connection (unterminated input: {:?})",
                     String::from_utf8_lossy(&self.buf)
                 ));
+            }
+        }
+    }
+
+    /// Takes a complete line from the buffer, reading only what is already
+    /// available from the client (no waiting).
+    async fn read_line_now(&mut self) -> Result<Option<String>, String> {
+        loop {
+            if self.buf.contains(&b'\n') {
+                return self.read_line().await.map(Some);
+            }
+            let mut chunk = vec![0u8; 64 * 1024];
+            let Some(stream) = self.stream.as_mut() else {
+                return Ok(None);
+            };
+            // A zero timeout still polls the read once.
+            match tokio::time::timeout(Duration::ZERO, stream.read(&mut chunk)).await {
+                Ok(Ok(n)) if n > 0 => {
+                    let got = chunk.get(..n).unwrap_or_default();
+                    self.buf.extend_from_slice(got);
+                    self.transcript.client.extend_from_slice(got);
+                }
+                _ => return Ok(None),
             }
         }
     }
@@ -328,6 +355,27 @@ impl ServerIo {
                 }
                 Ok(())
             }
+            Step::ExpectPipelined(lines) => {
+                for (index, want) in lines.iter().enumerate() {
+                    let got = if index == 0 {
+                        self.read_line().await?
+                    } else {
+                        self.read_line_now().await?.ok_or_else(|| {
+                            format!(
+                                "pipelined line {} ({want:?}) was not sent with the first one",
+                                index + 1
+                            )
+                        })?
+                    };
+                    if &got != want {
+                        return Err(format!(
+                            "pipelined line {}: expected {want:?}, got {got:?}",
+                            index + 1
+                        ));
+                    }
+                }
+                Ok(())
+            }
             Step::ReadData(want) => {
                 let got = self.read_data().await?;
                 if got != want {
@@ -427,14 +475,13 @@ impl Script {
         self.step(Step::ExpectPrefix(prefix.to_string()))
     }
 
-    /// Expects several lines the client pipelined, in order, before any reply
-    /// (the script sends nothing in between, so a client waiting for a reply
-    /// after the first line would stall and fail).
-    pub fn expect_pipelined(mut self, lines: &[&str]) -> Script {
-        for line in lines {
-            self.steps.push(Step::Expect((*line).to_string()));
-        }
-        self
+    /// Expects several lines the client pipelined, in order: once the first
+    /// arrives, the rest must be there without waiting (a client that waits
+    /// for a reply or writes later lines separately fails the step).
+    pub fn expect_pipelined(self, lines: &[&str]) -> Script {
+        self.step(Step::ExpectPipelined(
+            lines.iter().map(|l| (*l).to_string()).collect(),
+        ))
     }
 
     /// Reads DATA content through the final ".\r\n" and compares it.
