@@ -168,6 +168,21 @@ impl Default for Timeouts {
 }
 
 /// Everything a session needs besides the stream.
+///
+/// ```
+/// use smtpclient::{AuthConfig, ClientConfig, TlsMode, Verification};
+///
+/// // Submission to a smarthost: STARTTLS required, PKIX-verified, AUTH.
+/// let config = ClientConfig {
+///     ehlo_name: "mail.example.org".into(),
+///     tls: TlsMode::RequiredStartTls,
+///     verification: Verification::webpki_roots(),
+///     server_name: Some("smtp.example.com".into()),
+///     auth: Some(AuthConfig::new("user", "password")),
+///     ..ClientConfig::default()
+/// };
+/// assert_eq!(config.timeouts.data_end, std::time::Duration::from_secs(600));
+/// ```
 #[derive(Clone)]
 pub struct ClientConfig {
     /// The name sent in EHLO/HELO: a domain, or an address literal like "[192.0.2.1]".

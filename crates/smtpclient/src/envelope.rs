@@ -26,6 +26,20 @@ impl From<Address> for Recipient {
 }
 
 /// The envelope of one message.
+///
+/// ```
+/// use smtp::{Notify, Ret};
+/// use smtpclient::Envelope;
+///
+/// let mut envelope = Envelope::new(
+///     Some("bounces@example.org".parse().unwrap()),
+///     vec!["rcpt@example.com".parse().unwrap()],
+/// );
+/// envelope.ret = Some(Ret::Hdrs);
+/// envelope.recipients[0].notify = Some(Notify::new(false, true, true));
+/// assert!(envelope.has_dsn_params());
+/// assert!(!envelope.needs_smtputf8());
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Envelope {
     /// MAIL FROM; `None` is the null reverse path "<>" (bounces).

@@ -41,6 +41,20 @@ impl std::fmt::Display for Requirement {
 }
 
 /// What went wrong in an SMTP session.
+///
+/// ```
+/// use smtp::{Command, Reply};
+/// use smtpclient::Error;
+///
+/// let err = Error::Rejected {
+///     command: Command::MailFrom,
+///     reply: Reply::new(550, "5.7.1 sender rejected"),
+///     enhanced: None,
+/// };
+/// assert!(err.is_permanent());
+/// assert_eq!(err.command(), Some(Command::MailFrom));
+/// assert_eq!(err.to_string(), "mailfrom rejected: 550 5.7.1 sender rejected");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -282,3 +282,19 @@ async fn quit_waits_at_most_the_quit_timeout() {
     );
     server.finish().await;
 }
+
+#[test]
+fn client_and_its_futures_can_move_between_threads() {
+    fn assert_send<T: Send>(_: &T) {}
+    fn assert_sync<T: Sync>() {}
+    assert_sync::<smtpclient::ClientConfig>();
+    let (stream, _server) = tokio::io::duplex(64);
+    let connect = smtpclient::Client::connect(Box::new(stream), config());
+    assert_send(&connect);
+    async fn use_client(mut client: smtpclient::Client, env: smtpclient::Envelope) {
+        let _ = client.deliver(&env, b"x").await;
+        let _ = client.quit().await;
+    }
+    fn check<F: std::future::Future + Send>(_: fn(smtpclient::Client, smtpclient::Envelope) -> F) {}
+    check(use_client);
+}
