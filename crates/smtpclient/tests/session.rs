@@ -298,3 +298,50 @@ fn client_and_its_futures_can_move_between_threads() {
     fn check<F: std::future::Future + Send>(_: fn(smtpclient::Client, smtpclient::Envelope) -> F) {}
     check(use_client);
 }
+
+#[tokio::test]
+async fn endless_line_is_a_protocol_error_not_unbounded_buffering() {
+    let script = Script::new().send_raw(&vec![b'2'; 10_000]).hang();
+    let (client, server) = connect(script, config()).await;
+    let err = client.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Protocol {
+                command: Command::Greeting,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    server.finish().await;
+}
+
+#[tokio::test]
+async fn plaintext_sent_after_starttls_reply_is_refused() {
+    // Command injection (CVE-2011-0411 style): bytes after the 220 would be
+    // read as if they came over TLS.
+    let script = hello(STARTTLS_ANNOUNCED)
+        .expect("STARTTLS")
+        .send("220 ready\n250 injected")
+        .expect_closed();
+    let cfg = smtpclient::ClientConfig {
+        tls: TlsMode::RequiredStartTls,
+        ..config()
+    };
+    let (client, server) = connect(script, cfg).await;
+    let err = client.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Protocol {
+                command: Command::StartTls,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    server.finish().await;
+}
+
+const STARTTLS_ANNOUNCED: &str = "250-mx.example\n250 STARTTLS";
