@@ -951,3 +951,26 @@ async fn server_that_closes_after_5xx_gives_the_reply_not_an_io_error() {
     assert!(err.is_permanent());
     assert!(!client.can_reuse());
 }
+
+#[tokio::test]
+async fn large_bdat_chunk_follows_the_pipelined_commands() {
+    let mut message = Vec::new();
+    while message.len() < 200 * 1024 {
+        message.extend_from_slice(b"a fairly ordinary line of message text, repeated\r\n");
+    }
+    let script = hello("250-mx.example\n250-PIPELINING\n250 CHUNKING")
+        .expect_pipelined(&["MAIL FROM:<a@example.org>", "RCPT TO:<b@example.com>"])
+        .read_bdat(&format!("BDAT {} LAST", message.len()), &message)
+        .send("250 ok\n250 ok\n250 2.0.0 stored")
+        .expect("QUIT")
+        .send("221 bye");
+    let (client, server) = connect(script, config()).await;
+    let mut client = client.unwrap();
+    let delivery = client
+        .deliver(&envelope("a@example.org", &["b@example.com"]), &message)
+        .await
+        .unwrap();
+    assert!(delivery.recipients[0].is_delivered());
+    client.quit().await.unwrap();
+    server.finish().await;
+}

@@ -633,3 +633,19 @@ async fn client_certificate_is_presented_when_configured() {
     client.unwrap().quit().await.unwrap();
     server.finish().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn stalled_handshake_is_a_tls_error_after_the_handshake_timeout() {
+    let script = hello(STARTTLS_EHLO)
+        .expect("STARTTLS")
+        .send("220 ready")
+        .hang();
+    let cfg = tls_config(TlsMode::RequiredStartTls, Verification::AnyCertificate);
+    let (client, server) = connect(script, cfg).await;
+    let err = client.unwrap_err();
+    assert!(
+        matches!(&err, Error::Tls { reason, .. } if reason == "handshake did not finish within 60s"),
+        "{err:?}"
+    );
+    server.finish().await;
+}
