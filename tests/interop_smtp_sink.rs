@@ -223,7 +223,6 @@ async fn mail_from_550_is_a_permanent_error_for_the_whole_delivery() {
     assert_eq!(reply.lines, ["5.7.1 Go away"]);
     assert_eq!(*enhanced, Some(code("5.7.1")));
     assert!(err.is_permanent());
-    assert!(sink.dumps().is_empty());
 }
 
 #[tokio::test]
@@ -252,7 +251,10 @@ async fn rcpt_450_fails_each_recipient_temporarily_and_sends_no_data() {
         assert_eq!(r.lines, ["4.3.0 Error: command failed"]);
         assert!(!r.permanent);
     }
-    assert!(sink.dumps().is_empty());
+    // The sink counts completed DATA commands; it prints the counters when our
+    // session ends with QUIT.
+    let counters = wait_counters(&sink, "quit=1");
+    assert!(counters.ends_with(" mesg=0"), "{counters}");
 }
 
 #[tokio::test]
@@ -373,4 +375,65 @@ async fn greeting_500_is_a_permanent_connect_error() {
     assert_eq!(err.command(), Some(Command::Greeting));
     assert_eq!(err.reply().map(|r| r.code), Some(500));
     assert!(err.is_permanent());
+}
+
+#[tokio::test]
+#[ignore = "needs smtp-sink; run by .ci/run"]
+async fn server_without_esmtp_gets_helo_and_a_plain_mail_from() {
+    let sink = SmtpSink::start(&["-e"]);
+    let mut client = connect(&sink).await.unwrap();
+    assert!(!client.extensions().pipelining);
+    let d = client
+        .deliver(&envelope(&["b@example.net"]), MESSAGE)
+        .await
+        .unwrap();
+    client.quit().await.unwrap();
+    assert_eq!(d.delivered(), 1);
+
+    let dumps = sink.wait_dumps(1);
+    assert_eq!(dumps[0].proto, "SMTP");
+    assert_eq!(dumps[0].helo, "client.postel.test");
+    assert_eq!(dumps[0].mail_args, "<a@example.org>");
+    assert_eq!(dumps[0].message, STORED);
+}
+
+#[tokio::test]
+#[ignore = "needs smtp-sink; run by .ci/run"]
+async fn ehlo_450_is_a_temporary_connect_error() {
+    let sink = SmtpSink::start(&["-r", "EHLO,HELO"]);
+    let err = connect(&sink).await.unwrap_err();
+    assert_eq!(err.command(), Some(Command::Ehlo), "{err:?}");
+    assert_eq!(err.reply().map(|r| r.code), Some(450));
+    assert!(!err.is_permanent());
+}
+
+#[tokio::test]
+#[ignore = "needs smtp-sink; run by .ci/run"]
+async fn reply_550_in_the_middle_of_message_data_is_a_permanent_failure() {
+    // -A 0: the sink answers 354, then 550 while the body is still coming, and resets
+    // the connection. The client must report the 550, not the broken pipe.
+    let sink = SmtpSink::start(&["-A", "0"]);
+    let mut client = connect(&sink).await.unwrap();
+    let big: Vec<u8> = b"Subject: big\r\n\r\n"
+        .iter()
+        .copied()
+        .chain(
+            std::iter::repeat_n(
+                b"0123456789abcdef0123456789abcdef\r\n".iter().copied(),
+                60_000,
+            )
+            .flatten(),
+        )
+        .collect();
+    let err = client
+        .deliver(&envelope(&["b@example.net"]), &big)
+        .await
+        .unwrap_err();
+    let Error::Rejected { command, reply, .. } = &err else {
+        panic!("expected the sink's 550, got {err:?}");
+    };
+    assert_eq!((*command, reply.code), (Command::Data, 550));
+    assert_eq!(reply.lines, ["This violates SMTP"]);
+    assert!(err.is_permanent());
+    assert!(!client.can_reuse());
 }

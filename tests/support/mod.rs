@@ -104,6 +104,8 @@ fn run_script(script: &Path, args: &[&str]) -> String {
 /// One transaction as `smtp-sink -d` dumped it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SinkDump {
+    /// The `X-Client-Proto` value: `ESMTP` after EHLO, `SMTP` after HELO.
+    pub proto: String,
     /// The `X-Helo-Args` value.
     pub helo: String,
     /// The `X-Mail-Args` value: `<sender>` and the MAIL parameters as sent.
@@ -117,6 +119,7 @@ pub struct SinkDump {
 
 impl SinkDump {
     fn parse(text: &str) -> SinkDump {
+        let mut proto = String::new();
         let mut helo = String::new();
         let mut mail_args = String::new();
         let mut rcpt_args = Vec::new();
@@ -124,7 +127,9 @@ impl SinkDump {
         // Headers of the sink itself, up to and including its Received: header.
         while let Some(line) = lines.next() {
             let l = line.trim_end_matches('\n');
-            if let Some(v) = l.strip_prefix("X-Helo-Args: ") {
+            if let Some(v) = l.strip_prefix("X-Client-Proto: ") {
+                proto = v.to_string();
+            } else if let Some(v) = l.strip_prefix("X-Helo-Args: ") {
                 helo = v.to_string();
             } else if let Some(v) = l.strip_prefix("X-Mail-Args: ") {
                 mail_args = v.to_string();
@@ -143,6 +148,7 @@ impl SinkDump {
             message.pop();
         }
         SinkDump {
+            proto,
             helo,
             mail_args,
             rcpt_args,
