@@ -257,7 +257,6 @@ const USER_UNKNOWN: &[&str] = &[
     "does not have an account",
     "has no account",
     "unknown mailbox",
-    "unrouteable address",
     "dosn't exist",
     "no longer available",
     "no longer active",
@@ -295,6 +294,7 @@ const HOST_UNKNOWN: &[&str] = &[
     "unknown domain",
     "domain is not",
     "unrouteable mail domain",
+    "unrouteable address",
     "unroutable mail domain",
     "name service error",
     "name or service not known",
@@ -511,11 +511,12 @@ fn from_code(code: &EnhancedCode) -> Option<Reason> {
     })
 }
 
-fn from_subject(code: &EnhancedCode) -> Option<Reason> {
+fn from_subject(code: &EnhancedCode, in_bounce: bool) -> Option<Reason> {
     Some(match code.subject {
         1 => Reason::UserUnknown,
         2 => Reason::MailboxFull,
-        4 if code.class == Class::Transient => Reason::Expired,
+        // a network status in a bounce: the queue kept trying until it gave up
+        4 if in_bounce && code.class == Class::Transient => Reason::Expired,
         3..=5 => Reason::Other,
         6 | 7 => Reason::Policy,
         _ => return None,
@@ -537,6 +538,25 @@ pub fn classify(
     reply_code: Option<u16>,
     status: Option<EnhancedCode>,
     text: &str,
+) -> Classification {
+    classify_with(reply_code, status, text, false)
+}
+
+/// Like [`classify`], for what a bounce reports: a network status there
+/// means the reporting MTA gave up retrying, so it counts as expiry.
+pub(crate) fn classify_bounce(
+    reply_code: Option<u16>,
+    status: Option<EnhancedCode>,
+    text: &str,
+) -> Classification {
+    classify_with(reply_code, status, text, true)
+}
+
+fn classify_with(
+    reply_code: Option<u16>,
+    status: Option<EnhancedCode>,
+    text: &str,
+    in_bounce: bool,
 ) -> Classification {
     let lower = text.to_ascii_lowercase();
     let t = lower.as_str();
@@ -586,7 +606,7 @@ pub fn classify(
         Reason::Policy
     } else if any(t, OTHER_TEXT) {
         Reason::Other
-    } else if let Some(r) = specific.as_ref().and_then(from_subject) {
+    } else if let Some(r) = specific.as_ref().and_then(|c| from_subject(c, in_bounce)) {
         r
     } else {
         Reason::Other

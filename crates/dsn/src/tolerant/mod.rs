@@ -18,7 +18,7 @@ use std::fmt;
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use smtp::{Class, EnhancedCode};
 
-use crate::classify::{Reason, classify};
+use crate::classify::{Reason, classify_bounce as classify};
 use crate::model::Action;
 use crate::parse::MAX_MESSAGE_SIZE;
 use crate::report::{Complaint, arf, is_auto_reply, ses_complaint};
@@ -169,6 +169,8 @@ pub(crate) struct Ctx<'a> {
     pub msg: &'a Message<'a>,
     /// Text of the first human-readable part (lossless when the charset was known).
     pub human: String,
+    /// The human text in lower case with CR removed.
+    pub human_lower: String,
     /// Lower-case subject.
     pub subject: String,
     /// Addresses that belong to the sender side and are never recipients.
@@ -426,6 +428,7 @@ fn analyze_message<'a>(msg: &'a Message<'a>, depth: u8) -> Analysis {
 
     let ctx = Ctx {
         msg,
+        human_lower: human.to_ascii_lowercase().replace('\r', ""),
         human,
         subject,
         exclude,
@@ -622,7 +625,7 @@ pub(crate) fn finish(raw: Raw, ctx: &Ctx<'_>) -> BounceRecipient {
         .as_deref()
         .and_then(|r| text::context_for(ctx, r))
         .unwrap_or_default();
-    let human_lower = ctx.human.to_ascii_lowercase().replace('\r', "");
+    let human_lower = ctx.human_lower.as_str();
     let text_lower = text.to_ascii_lowercase();
     let data_reply = human_lower.match_indices(">>> data\n<<< ").any(|(i, m)| {
         let reply = human_lower.get(i + m.len()..).unwrap_or("");
@@ -672,17 +675,15 @@ pub(crate) fn finish(raw: Raw, ctx: &Ctx<'_>) -> BounceRecipient {
     }
     // A final failure that only ever saw time-outs or refused connections
     // means the queue gave up: the message expired.
-    if c.reason == Reason::Other
-        && action != Some(Action::Delayed)
-        && [
-            "timed out",
-            "timeout",
-            "connection refused",
-            "no route to host",
-        ]
-        .iter()
-        .any(|w| lower.contains(w))
-    {
+    let unreachable = [
+        "timed out",
+        "timeout",
+        "connection refused",
+        "no route to host",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
+    if c.reason == Reason::Other && action != Some(Action::Delayed) && unreachable {
         c.reason = Reason::Expired;
     }
     let action = action.or_else(|| {

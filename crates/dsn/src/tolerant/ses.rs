@@ -3,7 +3,7 @@
 //! small key scanner; the crate does not need a JSON parser for four keys.
 
 use super::{BounceRecipient, Status};
-use crate::classify::classify;
+use crate::classify::classify_bounce as classify;
 use crate::model::Action;
 
 /// Whether the body is an SES bounce notification.
