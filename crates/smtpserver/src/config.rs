@@ -130,7 +130,8 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     /// A configuration with defaults: all extensions, SASL mechanisms of
-    /// `sasl::ServerOptions::default()` (PLAIN/LOGIN only under TLS),
+    /// `sasl::ServerOptions::default()` (PLAIN/LOGIN only under TLS) in
+    /// submission mode and none (no AUTH) in inbound mode,
     /// 100 MiB messages, 1000 recipients, no MAILMAX, 4096-octet lines,
     /// 10 bad commands, 3 failed AUTHs, RFC 5321 timeouts, no TLS.
     ///
@@ -140,10 +141,13 @@ impl ServerConfig {
     /// assert_eq!(config.max_recipients, 1000);
     /// ```
     pub fn new(hostname: Domain, mode: Mode) -> ServerConfig {
-        let sasl = sasl::ServerOptions {
+        let mut sasl = sasl::ServerOptions {
             hostname: hostname.ascii().to_string(),
             ..sasl::ServerOptions::default()
         };
+        if mode == Mode::Inbound {
+            sasl.mechanisms.clear();
+        }
         ServerConfig {
             hostname,
             mode,
