@@ -273,14 +273,13 @@ pub fn start(server: Server<TestHandler>) -> (Wire, JoinHandle<Result<(), ServeE
     )
 }
 
+/// Each write call's bytes, in order.
+pub type Writes = Arc<Mutex<Vec<Vec<u8>>>>;
+
 /// Like `start`, with every server write recorded separately.
 pub fn start_recorded(
     server: Server<TestHandler>,
-) -> (
-    Wire,
-    JoinHandle<Result<(), ServeError>>,
-    Arc<Mutex<Vec<Vec<u8>>>>,
-) {
+) -> (Wire, JoinHandle<Result<(), ServeError>>, Writes) {
     let (client, stream) = tokio::io::duplex(1 << 20);
     let writes = Arc::new(Mutex::new(Vec::new()));
     let recorded = Recording {
