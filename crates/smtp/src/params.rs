@@ -358,7 +358,15 @@ impl OriginalRecipient {
         if address.is_empty() {
             return Err(invalid("empty address"));
         }
-        Ok(OriginalRecipient { addr_type, address })
+        let orcpt = OriginalRecipient { addr_type, address };
+        // A utf-8-addr-unitext value grows when re-encoded as the 7-bit xtext
+        // we relay. Refuse what we could not pass on within the limit rather
+        // than forward an invalid parameter to the next hop.
+        let relayed_len = orcpt.to_param().len();
+        if relayed_len > MAX_ORCPT_LEN {
+            return Err(ParamError::OrcptTooLong { len: relayed_len });
+        }
+        Ok(orcpt)
     }
 }
 
@@ -977,6 +985,13 @@ mod tests {
             (
                 format!("rfc822;{}", "a".repeat(494)),
                 ParamError::OrcptTooLong { len: 501 },
+            ),
+            // 100 × "ȿ" is 200 octets as unitext (within the limit) but 700
+            // as the 7-bit xtext we would relay ("\x{23F}" each): found by
+            // the smtp_params fuzz target.
+            (
+                format!("utf-8;{}@example.org", "ȿ".repeat(100)),
+                ParamError::OrcptTooLong { len: 718 },
             ),
         ];
         for (input, err) in cases {
