@@ -23,6 +23,9 @@ use crate::model::Action;
 use crate::parse::MAX_MESSAGE_SIZE;
 use crate::report::{Complaint, arf, is_auto_reply, ses_complaint};
 
+/// How much of the text classifies a recipient that has no words of its own.
+const FALLBACK_TEXT: usize = 4096;
+
 /// Text of the human-readable part beyond this is not looked at.
 const MAX_TEXT: usize = 256 * 1024;
 
@@ -169,8 +172,21 @@ pub(crate) struct Ctx<'a> {
     pub msg: &'a Message<'a>,
     /// Text of the first human-readable part (lossless when the charset was known).
     pub human: String,
-    /// The human text in lower case with CR removed.
+    /// The human text with ASCII letters lowered (same byte offsets as `human`).
     pub human_lower: String,
+    /// Beginnings of the replies a Sendmail transcript shows after `>>> DATA`.
+    pub data_replies: Vec<String>,
+    /// The text mentions RCPT somewhere (the refusal may have answered it).
+    pub rcpt_in_text: bool,
+    /// The last classification of the message text for recipients without
+    /// words of their own, with the codes it was made for.
+    pub fallback: std::cell::RefCell<
+        Option<(
+            Option<u16>,
+            Option<EnhancedCode>,
+            crate::classify::Classification,
+        )>,
+    >,
     /// Lower-case subject.
     pub subject: String,
     /// Addresses that belong to the sender side and are never recipients.
@@ -426,9 +442,27 @@ fn analyze_message<'a>(msg: &'a Message<'a>, depth: u8) -> Analysis {
         return Analysis::other(MessageKind::NotBounce, "none");
     }
 
+    let human = human.replace('\r', "");
+    let human_lower = human.to_ascii_lowercase();
+    let data_replies = human_lower
+        .match_indices(">>> data\n<<< ")
+        .take(100)
+        .filter_map(|(i, m)| {
+            let reply = human_lower.get(i + m.len()..)?;
+            let line = reply.lines().next()?.trim();
+            let probe = line.get(..line.len().min(24)).unwrap_or(line);
+            (!probe.is_empty()).then(|| probe.to_string())
+        })
+        .collect();
+    let rcpt_in_text = ["rcpt", "recipient address rejected"]
+        .iter()
+        .any(|w| human_lower.contains(w));
     let ctx = Ctx {
         msg,
-        human_lower: human.to_ascii_lowercase().replace('\r', ""),
+        data_replies,
+        rcpt_in_text,
+        fallback: std::cell::RefCell::new(None),
+        human_lower,
         human,
         subject,
         exclude,
@@ -625,14 +659,11 @@ pub(crate) fn finish(raw: Raw, ctx: &Ctx<'_>) -> BounceRecipient {
         .as_deref()
         .and_then(|r| text::context_for(ctx, r))
         .unwrap_or_default();
-    let human_lower = ctx.human_lower.as_str();
     let text_lower = text.to_ascii_lowercase();
-    let data_reply = human_lower.match_indices(">>> data\n<<< ").any(|(i, m)| {
-        let reply = human_lower.get(i + m.len()..).unwrap_or("");
-        let line = reply.lines().next().unwrap_or("").trim();
-        let probe = line.get(..line.len().min(24)).unwrap_or(line);
-        !probe.is_empty() && text_lower.contains(probe)
-    });
+    let data_reply = ctx
+        .data_replies
+        .iter()
+        .any(|probe| text_lower.contains(probe.as_str()));
     let context_lower = context.to_ascii_lowercase();
     let after_data = data_reply
         || crate::classify::AFTER_DATA
@@ -660,7 +691,8 @@ pub(crate) fn finish(raw: Raw, ctx: &Ctx<'_>) -> BounceRecipient {
     let address_code = code.is_some_and(|c| c.subject == 1 || (c.subject == 2 && c.detail == 1));
     let rcpt_evidence = ["rcpt", "recipient address rejected"]
         .iter()
-        .any(|w| text_lower.contains(w) || context_lower.contains(w) || human_lower.contains(w));
+        .any(|w| text_lower.contains(w) || context_lower.contains(w))
+        || ctx.rcpt_in_text;
     if c.reason == Reason::UserUnknown
         && reply_code.is_some()
         && !address_code
@@ -671,7 +703,20 @@ pub(crate) fn finish(raw: Raw, ctx: &Ctx<'_>) -> BounceRecipient {
         c.hard = false;
     }
     if c.reason == Reason::Other && text.is_empty() {
-        c = classify(reply_code, code, &ctx.human);
+        // No words for this recipient: the top of the bounce's text explains it.
+        let mut cache = ctx.fallback.borrow_mut();
+        c = match *cache {
+            Some((r, s, cached)) if r == reply_code && s == code => cached,
+            _ => {
+                let end = (0..=FALLBACK_TEXT.min(ctx.human.len()))
+                    .rev()
+                    .find(|i| ctx.human.is_char_boundary(*i))
+                    .unwrap_or(0);
+                let fresh = classify(reply_code, code, ctx.human.get(..end).unwrap_or(""));
+                *cache = Some((reply_code, code, fresh));
+                fresh
+            }
+        };
     }
     // A final failure that only ever saw time-outs or refused connections
     // means the queue gave up: the message expired.

@@ -204,12 +204,12 @@ pub(super) fn recipient_names(ctx: &Ctx<'_>) -> Vec<String> {
 /// has no usable Diagnostic-Code.
 pub(super) fn context_for(ctx: &Ctx<'_>, addr: &str) -> Option<String> {
     let needle = addr.to_ascii_lowercase();
-    let lines: Vec<&str> = ctx.human.lines().take(MAX_LINES).collect();
-    let idx = lines
-        .iter()
-        .position(|l| l.to_ascii_lowercase().contains(&needle))?;
+    // human_lower is human with ASCII letters lowered: byte offsets agree
+    let pos = ctx.human_lower.find(&needle)?;
+    let line_start = ctx.human_lower.get(..pos)?.rfind('\n').map_or(0, |p| p + 1);
+    let rest = ctx.human.get(line_start..)?;
     let mut diag = String::new();
-    for line in lines.iter().skip(idx).take(8) {
+    for line in rest.lines().take(8) {
         if is_end(line, None)
             || line
                 .trim()
