@@ -94,6 +94,16 @@ pub trait MailboxStore: sasl::CredentialStore + Send + Sync {
     /// account's quota ([`MailboxError::QuotaExceeded`]).
     fn deliver(&self, message: &NewMessage) -> Result<MessageMeta, MailboxError>;
 
+    /// Stores several messages with one commit (one fsync), as a group
+    /// commit for callers that have several at hand. Each message gets its
+    /// own result: a refused one (quota, unknown account or mailbox) is
+    /// skipped and the others are stored. The outer error means nothing
+    /// was stored.
+    fn deliver_many(
+        &self,
+        messages: &[NewMessage],
+    ) -> Result<Vec<Result<MessageMeta, MailboxError>>, MailboxError>;
+
     /// A page of a mailbox, newest first (by received time, then id),
     /// continuing after `after`. `limit` is clamped to 1..=[`crate::MAX_PAGE`].
     fn list(

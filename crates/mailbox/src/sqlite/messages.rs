@@ -9,7 +9,7 @@ use smtp::Address;
 use super::SqliteMailboxStore;
 use super::accounts::id_by_name;
 use super::folders::find;
-use crate::extract::extract;
+use crate::extract::{Extracted, extract};
 use crate::flags::{add_keyword, keywords_from_column, keywords_to_column};
 use crate::{
     Change, Cursor, Envelope, Flags, MAX_PAGE, MailboxError, MessageId, MessageMeta, NewMessage,
@@ -149,77 +149,121 @@ fn load_flags(
 impl SqliteMailboxStore {
     pub(super) fn deliver_inner(&self, msg: &NewMessage) -> Result<MessageMeta, MailboxError> {
         let extracted = extract(&msg.raw);
-        let size = msg.raw.len() as u64;
-        let mut keywords = Vec::new();
-        for k in &msg.flags.keywords {
-            add_keyword(&mut keywords, k);
-        }
         let mut conn = self.write();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let account_id = id_by_name(&tx, &msg.account)?;
-        let (mailbox_id, _) = find(&tx, account_id, &msg.account, &msg.mailbox)?;
-        let (quota, used): (i64, i64) = tx.query_row(
-            "SELECT quota, used FROM accounts WHERE id = ?1",
-            [account_id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        let (quota, used) = (quota.max(0) as u64, used.max(0) as u64);
-        if quota > 0 && used.saturating_add(size) > quota {
-            return Err(MailboxError::QuotaExceeded {
-                account: msg.account.clone(),
-                quota,
-                used,
-                size,
-            });
-        }
-        let size_db = i64::try_from(size).unwrap_or(i64::MAX);
-        let env = &msg.envelope;
-        tx.prepare_cached(
-            "INSERT INTO messages (account_id, mailbox_id, received_ms, flags, keywords, mail_from,
-                 rcpt_to, remote_ip, is_dsn, size, message_id, subject, msg_from)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )?
-        .execute(params![
-            account_id,
-            mailbox_id,
-            to_millis(msg.received),
-            msg.flags.system.bits(),
-            keywords_to_column(&keywords),
-            env.mail_from
-                .as_ref()
-                .map(Address::to_utf8_wire)
-                .unwrap_or_default(),
-            env.rcpt_to
-                .as_ref()
-                .map(Address::to_utf8_wire)
-                .unwrap_or_default(),
-            env.remote_ip.map(|ip| ip.to_string()),
-            env.is_dsn,
-            size_db,
-            extracted.message_id,
-            extracted.subject,
-            extracted.msg_from,
-        ])?;
-        let id = MessageId(tx.last_insert_rowid());
-        tx.prepare_cached("INSERT INTO message_data (message_id, raw) VALUES (?1, ?2)")?
-            .execute(params![id.0, msg.raw])?;
-        tx.execute(
-            "UPDATE accounts SET used = used + ?2 WHERE id = ?1",
-            params![account_id, size_db],
-        )?;
-        let meta = load_meta(&tx, account_id, &msg.account, id)?;
+        let meta = insert(&tx, msg, extracted)?;
         tx.commit()?;
         drop(conn);
-        tracing::debug!(target: "mailbox", account = %msg.account, mailbox = %msg.mailbox, id = id.0, size, dsn = env.is_dsn, "message delivered");
-        self.notify(Change::Delivered {
-            account: msg.account.clone(),
-            mailbox: meta.mailbox.clone(),
-            id,
-            is_dsn: env.is_dsn,
-        });
+        self.delivered(&meta);
         Ok(meta)
     }
 
+    pub(super) fn deliver_many_inner(
+        &self,
+        messages: &[NewMessage],
+    ) -> Result<Vec<Result<MessageMeta, MailboxError>>, MailboxError> {
+        // Parse outside the lock.
+        let extracted: Vec<_> = messages.iter().map(|m| extract(&m.raw)).collect();
+        let mut conn = self.write();
+        let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut results = Vec::with_capacity(messages.len());
+        for (msg, extracted) in messages.iter().zip(extracted) {
+            // A savepoint per message: a refused one leaves no trace, the
+            // others still commit together.
+            let sp = tx.savepoint()?;
+            match insert(&sp, msg, extracted) {
+                Ok(meta) => {
+                    sp.commit()?;
+                    results.push(Ok(meta));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        tx.commit()?;
+        drop(conn);
+        for meta in results.iter().flatten() {
+            self.delivered(meta);
+        }
+        Ok(results)
+    }
+
+    fn delivered(&self, meta: &MessageMeta) {
+        tracing::debug!(target: "mailbox", account = %meta.account, mailbox = %meta.mailbox, id = meta.id.0, size = meta.size, dsn = meta.envelope.is_dsn, "message delivered");
+        self.notify(Change::Delivered {
+            account: meta.account.clone(),
+            mailbox: meta.mailbox.clone(),
+            id: meta.id,
+            is_dsn: meta.envelope.is_dsn,
+        });
+    }
+}
+
+/// Inserts one message inside an open transaction, after the quota check.
+fn insert(
+    tx: &Connection,
+    msg: &NewMessage,
+    extracted: Extracted,
+) -> Result<MessageMeta, MailboxError> {
+    let size = msg.raw.len() as u64;
+    let mut keywords = Vec::new();
+    for k in &msg.flags.keywords {
+        add_keyword(&mut keywords, k);
+    }
+    let account_id = id_by_name(tx, &msg.account)?;
+    let (mailbox_id, _) = find(tx, account_id, &msg.account, &msg.mailbox)?;
+    let (quota, used): (i64, i64) = tx.query_row(
+        "SELECT quota, used FROM accounts WHERE id = ?1",
+        [account_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let (quota, used) = (quota.max(0) as u64, used.max(0) as u64);
+    if quota > 0 && used.saturating_add(size) > quota {
+        return Err(MailboxError::QuotaExceeded {
+            account: msg.account.clone(),
+            quota,
+            used,
+            size,
+        });
+    }
+    let size_db = i64::try_from(size).unwrap_or(i64::MAX);
+    let env = &msg.envelope;
+    tx.prepare_cached(
+        "INSERT INTO messages (account_id, mailbox_id, received_ms, flags, keywords, mail_from,
+                 rcpt_to, remote_ip, is_dsn, size, message_id, subject, msg_from)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?
+    .execute(params![
+        account_id,
+        mailbox_id,
+        to_millis(msg.received),
+        msg.flags.system.bits(),
+        keywords_to_column(&keywords),
+        env.mail_from
+            .as_ref()
+            .map(Address::to_utf8_wire)
+            .unwrap_or_default(),
+        env.rcpt_to
+            .as_ref()
+            .map(Address::to_utf8_wire)
+            .unwrap_or_default(),
+        env.remote_ip.map(|ip| ip.to_string()),
+        env.is_dsn,
+        size_db,
+        extracted.message_id,
+        extracted.subject,
+        extracted.msg_from,
+    ])?;
+    let id = MessageId(tx.last_insert_rowid());
+    tx.prepare_cached("INSERT INTO message_data (message_id, raw) VALUES (?1, ?2)")?
+        .execute(params![id.0, msg.raw])?;
+    tx.execute(
+        "UPDATE accounts SET used = used + ?2 WHERE id = ?1",
+        params![account_id, size_db],
+    )?;
+    load_meta(tx, account_id, &msg.account, id)
+}
+
+impl SqliteMailboxStore {
     pub(super) fn list_inner(
         &self,
         account: &str,

@@ -215,6 +215,12 @@ impl MailboxStore for SqliteMailboxStore {
     fn deliver(&self, message: &NewMessage) -> Result<MessageMeta, MailboxError> {
         self.deliver_inner(message)
     }
+    fn deliver_many(
+        &self,
+        messages: &[NewMessage],
+    ) -> Result<Vec<Result<MessageMeta, MailboxError>>, MailboxError> {
+        self.deliver_many_inner(messages)
+    }
     fn list(
         &self,
         account: &str,

@@ -832,6 +832,47 @@ fn quota_refuses_the_message_that_would_exceed_it_and_delete_frees_space() {
 }
 
 #[test]
+fn deliver_many_commits_together_and_skips_only_refused_messages() {
+    let f = with_alice();
+    let size = RAW.len() as u64;
+    f.store
+        .update_account(
+            "alice",
+            &AccountUpdate {
+                quota: Some(2 * size),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let mut changes = f.store.subscribe();
+    let batch = vec![
+        message("alice", INBOX, at(1), RAW),
+        message("alice", "Nope", at(2), RAW),
+        message("alice", SENT, at(3), RAW),
+        message("alice", INBOX, at(4), RAW),
+    ];
+    let results = f.store.deliver_many(&batch).unwrap();
+    assert_eq!(results.len(), 4);
+    let first = results[0].as_ref().unwrap();
+    assert_eq!((first.mailbox.as_str(), first.received), (INBOX, at(1)));
+    assert!(
+        matches!(&results[1], Err(MailboxError::MailboxNotFound { mailbox, .. }) if mailbox == "Nope")
+    );
+    let third = results[2].as_ref().unwrap();
+    assert_eq!((third.mailbox.as_str(), third.id.0), (SENT, first.id.0 + 1));
+    assert!(
+        matches!(&results[3], Err(MailboxError::QuotaExceeded { used, .. }) if *used == 2 * size)
+    );
+    assert_eq!(f.store.account("alice").unwrap().used, 2 * size);
+    assert_eq!(f.store.raw("alice", third.id).unwrap(), RAW.as_bytes());
+    let mut notified = Vec::new();
+    while let Ok(Change::Delivered { id, .. }) = changes.try_recv() {
+        notified.push(id);
+    }
+    assert_eq!(notified, vec![first.id, third.id]);
+}
+
+#[test]
 fn listing_pages_newest_first_with_a_cursor() {
     let f = with_alice();
     // Two messages share a received time: the higher id counts as newer.
