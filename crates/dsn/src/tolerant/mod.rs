@@ -167,6 +167,13 @@ impl Analysis {
     }
 }
 
+/// A classification of the message text and the codes it was made for.
+type CachedFallback = (
+    Option<u16>,
+    Option<EnhancedCode>,
+    crate::classify::Classification,
+);
+
 /// What the extractors work from.
 pub(crate) struct Ctx<'a> {
     pub msg: &'a Message<'a>,
@@ -180,13 +187,7 @@ pub(crate) struct Ctx<'a> {
     pub rcpt_in_text: bool,
     /// The last classification of the message text for recipients without
     /// words of their own, with the codes it was made for.
-    pub fallback: std::cell::RefCell<
-        Option<(
-            Option<u16>,
-            Option<EnhancedCode>,
-            crate::classify::Classification,
-        )>,
-    >,
+    pub fallback: std::cell::RefCell<Option<CachedFallback>>,
     /// Lower-case subject.
     pub subject: String,
     /// Addresses that belong to the sender side and are never recipients.
