@@ -34,7 +34,17 @@ for bin in /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfix /usr/sbin
 done
 say "debian packages present: postfix $(postconf -d -h mail_version 2>/dev/null), dovecot $(dovecot --version | cut -d' ' -f1), knot $(knotd --version | awk '{print $NF}'), unbound $(unbound -V | awk 'NR==1{print $2}')"
 
-PY=${POSTEL_PYTHON:-python3}
+# Any CPython 3 with the venv module: $POSTEL_PYTHON, python3 on PATH, else Debian's.
+PY=${POSTEL_PYTHON:-}
+if [ -z "$PY" ]; then
+  if command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null; then
+    PY=python3
+  else
+    say "no python3 with venv on PATH; installing Debian's python3-venv"
+    apt-get install -y -q python3-venv >/dev/null || die "apt-get install python3-venv failed"
+    PY=/usr/bin/python3
+  fi
+fi
 if ! "$VENV/bin/python" -c 'import aiosmtpd, scramp, standardwebhooks, dkim, spf, dns' 2>/dev/null; then
   say "creating python venv $VENV"
   "$PY" -m venv "$VENV" || die "python3 -m venv $VENV failed"
