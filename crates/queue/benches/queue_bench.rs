@@ -1,0 +1,2 @@
+//! Queue benchmark (filled in below).
+fn main() {}

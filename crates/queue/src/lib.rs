@@ -1,0 +1,58 @@
+//! The durable outgoing queue.
+//!
+//! A submission becomes one row per recipient sharing one stored body. A
+//! scheduler claims due rows as leases, registers each attempt before it
+//! dials ([`Store::begin_attempt`]), and reports the outcome
+//! ([`Store::complete`]), which reschedules with the reference backoff or
+//! retires the row into the history. Hold rules, the per-account
+//! suppression list, admin operations and the per-domain TLS record live
+//! here too.
+//!
+//! [`SqliteStore`] is the embedded implementation: SQLite in WAL mode with
+//! `synchronous=FULL`, where one writer thread commits every waiting
+//! request in one transaction (group commit), so many submissions share
+//! one fsync. Every call returns only after its commit is durable.
+//!
+//! ```
+//! use queue::*;
+//! use smtp::Address;
+//! use std::sync::Arc;
+//! use std::time::{Duration, SystemTime};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let clock = Arc::new(TestClock::new(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)));
+//! let options = Options { clock: clock.clone(), jitter: Arc::new(|| 0), ..Options::default() };
+//! let store = SqliteStore::open(dir.path().join("q.db"), options).unwrap();
+//! let rcpt = Address::parse("bob@example.com").unwrap();
+//! store.enqueue(Submission::new("alice", None, vec![rcpt], b"body".to_vec())).unwrap();
+//!
+//! let batches = store.claim(ClaimRequest {
+//!     node: "node1".into(), lease: Duration::from_secs(300), max_batches: 10,
+//!     domain: None, skip_domains: vec![],
+//! }).unwrap();
+//! let id = batches[0].rows[0].id;
+//! store.begin_attempt("node1", &[id]).unwrap();
+//! let done = store.complete(vec![Completion {
+//!     id, outcome: Outcome::Temporary,
+//!     result: AttemptResult { code: 451, ..Default::default() },
+//!     dialed_ips: Default::default(),
+//! }]).unwrap();
+//! assert_eq!(done, vec![Completed::Retry { next_attempt: clock.now() + Duration::from_secs(450), attempts: 1 }]);
+//! ```
+
+mod backoff;
+mod clock;
+mod model;
+mod sqlite;
+mod store;
+mod suppression;
+mod time;
+
+pub use backoff::{
+    DEFAULT_MAX_ATTEMPTS, FIRST_BACKOFF, Jitter, MAX_JITTER, backoff, random_jitter,
+};
+pub use clock::{Clock, SystemClock, TestClock};
+pub use model::*;
+pub use sqlite::{Options, SCHEMA_VERSION, SqliteStore, WriterStats};
+pub use store::{FailedMessage, Retention, Store, StoreError};
+pub use suppression::{base_address, suppresses_immediately};

@@ -1,0 +1,163 @@
+//! Schema migrations: each step runs once, in order, recorded in
+//! `schema_version`.
+
+use rusqlite::Connection;
+
+use crate::store::StoreError;
+
+/// Version 1: queue rows, bodies, history, hold rules, suppressions.
+const V1: &str = "
+CREATE TABLE bodies (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    data BLOB NOT NULL
+);
+CREATE TABLE msgs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    base_id INTEGER NOT NULL,
+    body_id INTEGER NOT NULL,
+    queued INTEGER NOT NULL,
+    hold INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    sender_domain TEXT NOT NULL,
+    from_id TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    recipient_domain TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    dialed_ips TEXT NOT NULL,
+    next_attempt INTEGER NOT NULL,
+    last_attempt INTEGER,
+    results TEXT NOT NULL,
+    has_8bit INTEGER NOT NULL,
+    smtputf8 INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    message_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    transport TEXT NOT NULL,
+    require_tls INTEGER,
+    future_release TEXT NOT NULL,
+    extra TEXT NOT NULL,
+    notify TEXT NOT NULL,
+    ret TEXT NOT NULL,
+    envid TEXT NOT NULL,
+    orcpt TEXT NOT NULL,
+    lease_owner TEXT NOT NULL,
+    lease_until INTEGER
+);
+CREATE INDEX msgs_due ON msgs (hold, next_attempt, id);
+CREATE INDEX msgs_domain_due ON msgs (hold, recipient_domain, next_attempt);
+CREATE INDEX msgs_base ON msgs (base_id) WHERE base_id != 0;
+CREATE INDEX msgs_from_id ON msgs (from_id) WHERE from_id != '';
+CREATE INDEX msgs_body ON msgs (body_id);
+CREATE INDEX msgs_queued ON msgs (queued, id);
+CREATE TABLE retired (
+    id INTEGER PRIMARY KEY,
+    base_id INTEGER NOT NULL,
+    queued INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    sender_domain TEXT NOT NULL,
+    from_id TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    recipient_domain TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    max_attempts INTEGER NOT NULL,
+    dialed_ips TEXT NOT NULL,
+    last_attempt INTEGER,
+    results TEXT NOT NULL,
+    has_8bit INTEGER NOT NULL,
+    smtputf8 INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    message_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    transport TEXT NOT NULL,
+    require_tls INTEGER,
+    future_release TEXT NOT NULL,
+    extra TEXT NOT NULL,
+    notify TEXT NOT NULL,
+    ret TEXT NOT NULL,
+    envid TEXT NOT NULL,
+    orcpt TEXT NOT NULL,
+    event TEXT NOT NULL,
+    success INTEGER NOT NULL,
+    last_activity INTEGER NOT NULL,
+    keep_until INTEGER NOT NULL
+);
+CREATE INDEX retired_from_id ON retired (from_id) WHERE from_id != '';
+CREATE INDEX retired_keep ON retired (keep_until);
+CREATE INDEX retired_activity ON retired (last_activity, id);
+CREATE INDEX retired_queued ON retired (queued, id);
+CREATE INDEX retired_recipient ON retired (recipient, last_activity);
+CREATE TABLE hold_rules (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account TEXT NOT NULL,
+    sender_domain TEXT NOT NULL,
+    recipient_domain TEXT NOT NULL
+);
+CREATE TABLE suppressions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created INTEGER NOT NULL,
+    account TEXT NOT NULL,
+    base_address TEXT NOT NULL,
+    original_address TEXT NOT NULL,
+    manual INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    UNIQUE (account, base_address)
+);
+";
+
+/// Version 2: what recipient domains were seen to support.
+const V2: &str = "
+CREATE TABLE domain_tls (
+    domain TEXT PRIMARY KEY,
+    starttls INTEGER NOT NULL,
+    requiretls INTEGER NOT NULL,
+    updated INTEGER NOT NULL
+);
+";
+
+const MIGRATIONS: [&str; 2] = [V1, V2];
+
+/// The version a fully migrated database has.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to `target` (at most [`SCHEMA_VERSION`]).
+pub(crate) fn migrate(conn: &Connection, target: i64) -> Result<i64, StoreError> {
+    let db = |during| move |source| StoreError::Database { during, source };
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        .map_err(db("creating schema_version"))?;
+    let current: i64 = conn
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db("reading schema version"))?;
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let version = index as i64 + 1;
+        if version <= current || version > target {
+            continue;
+        }
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(db("beginning migration"))?;
+        let step = conn.execute_batch(sql).and_then(|()| {
+            conn.execute(
+                "INSERT INTO schema_version (version) VALUES (?1)",
+                [version],
+            )
+            .map(|_| ())
+        });
+        match step {
+            Ok(()) => conn
+                .execute_batch("COMMIT")
+                .map_err(db("committing migration"))?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(db("migrating")(e));
+            }
+        }
+        tracing::info!(target: "queue", version, "queue schema migrated");
+    }
+    Ok(current.max(target.min(SCHEMA_VERSION)))
+}

@@ -1,0 +1,162 @@
+//! Group commit: one thread owns the write connection, takes every request
+//! waiting in its channel, runs them in one transaction (each inside its own
+//! savepoint, so a failing request is rolled back alone), commits once, and
+//! only then answers each request.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+
+use crate::store::StoreError;
+
+/// Called after the commit with the commit's error, if any.
+type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
+/// Runs inside the batch; says whether it succeeded and how to answer.
+type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+
+/// The most requests one transaction takes, so one commit does not delay
+/// its first request without bound.
+const MAX_BATCH: usize = 512;
+
+/// Counters of the writer, for tests and benchmarks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Transactions committed.
+    pub commits: u64,
+    /// Requests run.
+    pub requests: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    commits: AtomicU64,
+    requests: AtomicU64,
+}
+
+pub(crate) struct Writer {
+    sender: Option<SyncSender<Job>>,
+    thread: Option<JoinHandle<()>>,
+    counters: Arc<Counters>,
+}
+
+impl Writer {
+    pub(crate) fn start(conn: Connection) -> Result<Writer, std::io::Error> {
+        let (sender, receiver) = sync_channel::<Job>(4096);
+        let counters = Arc::new(Counters::default());
+        let thread_counters = Arc::clone(&counters);
+        let thread = std::thread::Builder::new()
+            .name("queue-writer".into())
+            .spawn(move || run(conn, receiver, &thread_counters))?;
+        Ok(Writer {
+            sender: Some(sender),
+            thread: Some(thread),
+            counters,
+        })
+    }
+
+    pub(crate) fn stats(&self) -> WriterStats {
+        WriterStats {
+            commits: self.counters.commits.load(Ordering::Relaxed),
+            requests: self.counters.requests.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs `f` in the next group transaction and returns its result once
+    /// the transaction is committed.
+    pub(crate) fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (tx, rx) = sync_channel::<Result<T, StoreError>>(1);
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let reply: Reply = Box::new(move |commit_error| {
+                let out = match commit_error {
+                    Some(reason) => Err(StoreError::Commit(reason.to_string())),
+                    None => result,
+                };
+                // The caller may have given up; nothing to do then.
+                let _ = tx.send(out);
+            });
+            (ok, reply)
+        });
+        let sender = self.sender.as_ref().ok_or(StoreError::WriterGone)?;
+        sender.send(job).map_err(|_| StoreError::WriterGone)?;
+        rx.recv().map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // Closing the channel ends the thread after it finishes its batch.
+        self.sender = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(conn: Connection, receiver: Receiver<Job>, counters: &Counters) {
+    while let Ok(first) = receiver.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        let count = jobs.len();
+        let mut replies = Vec::with_capacity(count);
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let reason = format!("begin: {e}");
+            for job in jobs {
+                // Not run: answer with the error without touching the database.
+                let (_, reply) = job_unrun(job);
+                reply(Some(&reason));
+            }
+            continue;
+        }
+        for job in jobs {
+            if let Err(e) = conn.execute_batch("SAVEPOINT req") {
+                tracing::error!(target: "queue", error = %e, "savepoint failed");
+            }
+            let (ok, reply) = job(&conn);
+            let end = if ok {
+                "RELEASE req"
+            } else {
+                "ROLLBACK TO req; RELEASE req"
+            };
+            if let Err(e) = conn.execute_batch(end) {
+                tracing::error!(target: "queue", error = %e, "ending savepoint failed");
+            }
+            replies.push(reply);
+        }
+        let commit_error = conn.execute_batch("COMMIT").err().map(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            format!("{e}")
+        });
+        counters
+            .commits
+            .fetch_add(u64::from(commit_error.is_none()), Ordering::Relaxed);
+        counters.requests.fetch_add(count as u64, Ordering::Relaxed);
+        tracing::trace!(target: "queue", requests = count, "group commit");
+        for reply in replies {
+            reply(commit_error.as_deref());
+        }
+    }
+}
+
+/// A job that could not run: produce its reply without a connection by
+/// running it against nothing is impossible, so answer through a closed
+/// in-memory connection that fails every statement.
+fn job_unrun(job: Job) -> (bool, Reply) {
+    match Connection::open_in_memory() {
+        Ok(conn) => job(&conn),
+        Err(_) => (false, Box::new(|_| {})),
+    }
+}

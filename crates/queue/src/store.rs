@@ -1,0 +1,266 @@
+//! The contract every queue store meets (SQLite now, PostgreSQL later).
+//!
+//! Calls block until their write is durable; async callers run them on a
+//! blocking thread. Nothing here assumes one process: work is handed out
+//! as leases, and everything a scheduler keeps in memory can be rebuilt
+//! from [`Store::next_due`], [`Store::next_due_per_domain`] and [`Store::due`].
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use crate::model::*;
+
+/// What went wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database reported an error.
+    #[error("database error during {during}: {source}")]
+    Database {
+        /// The operation.
+        during: &'static str,
+        /// The cause.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The batch this request was part of failed to commit.
+    #[error("commit failed: {0}")]
+    Commit(String),
+    /// The writer thread is gone.
+    #[error("the store's writer thread has stopped")]
+    WriterGone,
+    /// A submission without recipients.
+    #[error("submission for account {account:?} has no recipients")]
+    NoRecipients {
+        /// The account.
+        account: String,
+    },
+    /// A fromid that is already used in the queue or the history.
+    #[error("fromid {from_id:?} not unique")]
+    FromIdNotUnique {
+        /// The fromid.
+        from_id: String,
+    },
+    /// FUTURERELEASE too far ahead.
+    #[error("future release at {until:?} is more than 60 days ahead")]
+    FutureReleaseTooFar {
+        /// The requested time.
+        until: SystemTime,
+    },
+    /// A stored value that does not parse.
+    #[error("stored {field} of row {id} is corrupt: {reason}")]
+    Corrupt {
+        /// Row id.
+        id: i64,
+        /// Column.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// The suppression entry exists already.
+    #[error("{address:?} is already suppressed for account {account:?}")]
+    AlreadySuppressed {
+        /// Account.
+        account: String,
+        /// Base address.
+        address: String,
+    },
+    /// Nothing matched.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+    },
+    /// The body of a row is missing.
+    #[error("body {body_id} is missing")]
+    BodyMissing {
+        /// The body id.
+        body_id: i64,
+    },
+    /// Opening or preparing the database file failed.
+    #[error("opening queue database {path}: {reason}")]
+    Open {
+        /// The path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Rows that an admin failed: the caller writes their failure DSNs, so the
+/// body comes along.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedMessage {
+    /// The row as retired.
+    pub message: QueuedMessage,
+    /// Its body.
+    pub body: Vec<u8>,
+}
+
+/// The durable queue.
+pub trait Store: Send + Sync {
+    /// Stores a submission: one row per recipient sharing one body, with a
+    /// shared base id when all rows have the same MAIL FROM (and more than
+    /// one recipient). Applies hold rules (AND semantics), checks fromid
+    /// uniqueness over queue and history, applies DSN defaults and
+    /// FUTURERELEASE. Returns the row ids in recipient order once durable.
+    fn enqueue(&self, submission: Submission) -> Result<Vec<i64>, StoreError>;
+
+    /// Hands out due rows (due, not held, not leased or lease expired) as
+    /// leases to `req.node`, grouped into batches sharing a base id and
+    /// recipient domain, in due order.
+    fn claim(&self, req: ClaimRequest) -> Result<Vec<Batch>, StoreError>;
+    /// Extends leases held by `node`; returns the ids still leased to it.
+    fn renew(&self, node: &str, ids: &[i64], lease: Duration) -> Result<Vec<i64>, StoreError>;
+    /// Gives leases back without an attempt.
+    fn release(&self, node: &str, ids: &[i64]) -> Result<(), StoreError>;
+
+    /// Registers an attempt before dialing: attempts+1, last attempt = now,
+    /// a "delivering..." result, and next attempt pushed to the backoff, so
+    /// a crash before completion does not make the row due at once.
+    /// Returns the rows as updated; rows no longer leased to `node` are left out.
+    fn begin_attempt(&self, node: &str, ids: &[i64]) -> Result<Vec<QueuedMessage>, StoreError>;
+    /// Records how attempts ended (one transaction for all) and retires,
+    /// reschedules or fails each row; may add suppressions.
+    fn complete(&self, completions: Vec<Completion>) -> Result<Vec<Completed>, StoreError>;
+
+    /// The body shared by rows.
+    fn body(&self, body_id: i64) -> Result<Vec<u8>, StoreError>;
+    /// One queued row.
+    fn get(&self, id: i64) -> Result<Option<QueuedMessage>, StoreError>;
+
+    /// Earliest due time of a row that is not held.
+    fn next_due(&self) -> Result<Option<SystemTime>, StoreError>;
+    /// Earliest due time per recipient domain of rows that are not held.
+    fn next_due_per_domain(&self) -> Result<Vec<(String, SystemTime)>, StoreError>;
+    /// Rows not held and due at or before `until`, by due time then id,
+    /// after the keyset position `after`, at most `limit`.
+    fn due(
+        &self,
+        until: SystemTime,
+        after: Option<(SystemTime, i64)>,
+        limit: usize,
+    ) -> Result<Vec<DueEntry>, StoreError>;
+
+    /// Queue rows matching a filter, sorted, keyset-paged.
+    fn list(&self, filter: &Filter, sort: &Sort) -> Result<Vec<QueuedMessage>, StoreError>;
+    /// Number of rows matching a filter.
+    fn count(&self, filter: &Filter) -> Result<u64, StoreError>;
+    /// Totals.
+    fn counts(&self) -> Result<QueueCounts, StoreError>;
+    /// Holds or releases matching rows; returns how many changed.
+    fn hold_set(&self, filter: &Filter, hold: bool) -> Result<u64, StoreError>;
+    /// Sets the due time of matching rows.
+    fn next_attempt_set(&self, filter: &Filter, at: SystemTime) -> Result<u64, StoreError>;
+    /// Moves the due time of matching rows by `delta_ms` (may be negative).
+    fn next_attempt_add(&self, filter: &Filter, delta_ms: i64) -> Result<u64, StoreError>;
+    /// Sets the transport of matching rows.
+    fn transport_set(&self, filter: &Filter, transport: &str) -> Result<u64, StoreError>;
+    /// Sets the REQUIRETLS tri-state of matching rows.
+    fn require_tls_set(
+        &self,
+        filter: &Filter,
+        require_tls: Option<bool>,
+    ) -> Result<u64, StoreError>;
+    /// Fails matching rows ("delivery canceled by admin", event failed); the
+    /// caller writes their failure DSNs.
+    fn fail(&self, filter: &Filter) -> Result<Vec<FailedMessage>, StoreError>;
+    /// Drops matching rows (event canceled, no DSN); returns how many.
+    fn drop_messages(&self, filter: &Filter) -> Result<u64, StoreError>;
+
+    /// History rows matching a filter, sorted, keyset-paged.
+    fn history(
+        &self,
+        filter: &HistoryFilter,
+        sort: &HistorySort,
+    ) -> Result<Vec<RetiredMessage>, StoreError>;
+    /// The history row with this fromid.
+    fn history_by_from_id(&self, from_id: &str) -> Result<Option<RetiredMessage>, StoreError>;
+    /// Deletes history rows whose keep-until has passed; returns how many.
+    fn cleanup_history(&self) -> Result<u64, StoreError>;
+    /// An incoming bounce for a retired row: appends an "incoming message"
+    /// result with the bounce's reply, marks the row failed and applies the
+    /// suppression rule. Returns whether the address was suppressed now.
+    fn record_bounce(
+        &self,
+        id: i64,
+        code: u16,
+        enhanced: Option<smtp::EnhancedCode>,
+        lines: Vec<String>,
+    ) -> Result<bool, StoreError>;
+
+    /// All hold rules.
+    fn hold_rules(&self) -> Result<Vec<HoldRule>, StoreError>;
+    /// Adds a rule and holds the queued rows it matches; returns the rule id.
+    fn hold_rule_add(&self, rule: HoldRule) -> Result<i64, StoreError>;
+    /// Removes a rule; rows it held stay held.
+    fn hold_rule_remove(&self, id: i64) -> Result<(), StoreError>;
+
+    /// Adds a manual entry; fails if the base address is already listed.
+    fn suppression_add(
+        &self,
+        account: &str,
+        address: &str,
+        reason: &str,
+    ) -> Result<Suppression, StoreError>;
+    /// Removes the entry for the base address of `address`.
+    fn suppression_remove(&self, account: &str, address: &str) -> Result<(), StoreError>;
+    /// The entry for the base address of `address`.
+    fn suppression_lookup(
+        &self,
+        account: &str,
+        address: &str,
+    ) -> Result<Option<Suppression>, StoreError>;
+    /// Entries of an account, or of all accounts for "".
+    fn suppressions(&self, account: &str) -> Result<Vec<Suppression>, StoreError>;
+    /// The automatic rule, for a final failure with an SMTP code, called once
+    /// the failure is in the history (the store's own [`Store::complete`]
+    /// and [`Store::record_bounce`] call it): suppresses at once for the
+    /// codes of [`crate::suppresses_immediately`], otherwise when the last
+    /// three counted history outcomes for this exact address (delivered or
+    /// failed; canceled and suppressed rows do not count) were all failures.
+    /// Does nothing when the base address is already listed. Returns whether
+    /// an entry was added.
+    fn suppress_after_failure(
+        &self,
+        account: &str,
+        address: &str,
+        code: u16,
+        enhanced: Option<smtp::EnhancedCode>,
+        source: FailureSource,
+    ) -> Result<bool, StoreError>;
+
+    /// Records what a recipient domain's servers announced.
+    fn domain_tls_record(
+        &self,
+        domain: &str,
+        starttls: bool,
+        requiretls: bool,
+    ) -> Result<(), StoreError>;
+    /// What a recipient domain's servers announced last.
+    fn domain_tls(&self, domain: &str) -> Result<Option<DomainTls>, StoreError>;
+}
+
+/// The per-account retention of history rows; accounts not listed get the default.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// The default (7 days).
+    pub default: Duration,
+    /// Per-account overrides; zero keeps nothing.
+    pub accounts: BTreeMap<String, Duration>,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            default: Duration::from_secs(7 * 24 * 3600),
+            accounts: BTreeMap::new(),
+        }
+    }
+}
+
+impl Retention {
+    /// The period for an account.
+    pub fn for_account(&self, account: &str) -> Duration {
+        self.accounts.get(account).copied().unwrap_or(self.default)
+    }
+}
