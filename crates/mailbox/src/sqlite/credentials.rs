@@ -147,10 +147,16 @@ impl SqliteMailboxStore {
             let conn = self.read();
             let row = match login_row(&conn, login, self.options.catchall_separator) {
                 Ok(row) => row,
-                Err(MailboxError::AccountNotFound { .. }) => return Err(bad()),
+                Err(MailboxError::AccountNotFound { .. }) => {
+                    drop(conn);
+                    self.waste_time(password);
+                    return Err(bad());
+                }
                 Err(e) => return Err(e.into()),
             };
             let Some(version) = row.version else {
+                drop(conn);
+                self.waste_time(password);
                 return Err(bad());
             };
             let cached = self
@@ -182,6 +188,23 @@ impl SqliteMailboxStore {
             });
         }
         Ok(account)
+    }
+
+    /// One PBKDF2 run against keys of no account, so that an unknown login
+    /// costs as much time as a wrong password and does not reveal itself.
+    fn waste_time(&self, password: &str) {
+        let dummy = self.dummy.get_or_init(|| {
+            ScramCredentials::derive(
+                "no account has this password",
+                b"postel-dummy-salt",
+                self.options.scram_iterations,
+                ScramHash::Sha256,
+            )
+            .ok()
+        });
+        if let Some(dummy) = dummy {
+            let _ = dummy.verify_password(password, ScramHash::Sha256);
+        }
     }
 
     pub(super) fn authenticate_inner(

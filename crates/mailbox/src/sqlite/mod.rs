@@ -84,6 +84,9 @@ pub struct SqliteMailboxStore {
     limiter: AuthLimiter,
     cache: CheckCache,
     changes: broadcast::Sender<Change>,
+    /// Keys of no account, checked against for unknown logins so they take
+    /// as long as wrong passwords.
+    dummy: std::sync::OnceLock<Option<sasl::ScramCredentials>>,
 }
 
 impl std::fmt::Debug for SqliteMailboxStore {
@@ -116,6 +119,7 @@ impl SqliteMailboxStore {
             limiter,
             cache,
             changes,
+            dummy: std::sync::OnceLock::new(),
         })
     }
 

@@ -1145,3 +1145,43 @@ async fn waiting_for_a_dsn_sees_it_after_commit() {
     assert!(store.message("alice", dsn_id).unwrap().envelope.is_dsn);
     drop(f.dir);
 }
+
+#[test]
+fn a_returned_delivery_is_committed_for_any_other_connection() {
+    let f = with_alice();
+    let id = f
+        .store
+        .deliver(&message("alice", INBOX, at(1), RAW))
+        .unwrap()
+        .id;
+    // A plain connection, as another process would open, sees row and bytes.
+    let other = rusqlite::Connection::open(f.path()).unwrap();
+    let (size, raw): (i64, Vec<u8>) = other
+        .query_row(
+            "SELECT m.size, d.raw FROM messages m JOIN message_data d ON d.message_id = m.id WHERE m.id = ?1",
+            [id.0],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((size as usize, raw.as_slice()), (RAW.len(), RAW.as_bytes()));
+}
+
+#[test]
+fn unknown_login_and_wrong_password_give_the_same_error() {
+    let f = with_alice();
+    f.store.set_password("alice", PW).unwrap();
+    let unknown = f.store.check_login("nobody@example.org", PW).unwrap_err();
+    let wrong = f
+        .store
+        .check_login("alice@example.org", "nope")
+        .unwrap_err();
+    assert_eq!(
+        unknown.to_string(),
+        "bad credentials for login \"nobody@example.org\""
+    );
+    assert_eq!(
+        wrong.to_string(),
+        "bad credentials for login \"alice@example.org\""
+    );
+    assert_eq!(f.store.cached_checks(), 0);
+}
