@@ -98,7 +98,12 @@ impl DateTime {
             Some(s) => s.parse().ok()?,
             None => 0,
         };
-        if !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        if !(1..=31).contains(&day)
+            || !(1..=9999).contains(&year)
+            || !(0..=23).contains(&hour)
+            || !(0..=59).contains(&minute)
+            || !(0..=60).contains(&second)
+        {
             return None;
         }
         let offset = zone_offset(words.next().unwrap_or("-0000"))?;
@@ -178,7 +183,9 @@ fn civil_from_days(z: i64) -> (i64, usize, i64) {
 
 impl fmt::Display for DateTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let local = self.unix + i64::from(self.offset_minutes) * 60;
+        let local = self
+            .unix
+            .saturating_add(i64::from(self.offset_minutes) * 60);
         let days = local.div_euclid(86400);
         let secs = local.rem_euclid(86400);
         let (y, m, d) = civil_from_days(days);
@@ -223,6 +230,15 @@ mod tests {
             1367246732
         );
         assert_eq!(DateTime::parse("yesterday"), None);
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_or_saturate() {
+        assert_eq!(DateTime::parse("1 Jan 99999999999999 00:00:00 +0000"), None);
+        assert_eq!(DateTime::parse("1 Jan 2020 -1:00:00 +0000"), None);
+        let far = DateTime::from_unix(i64::MAX, 60);
+        assert!(!far.to_string().is_empty());
+        assert_eq!(far.add(Duration::from_secs(u64::MAX)).unix(), i64::MAX);
     }
 
     #[test]

@@ -92,6 +92,7 @@ mod classify;
 mod compose;
 mod date;
 mod fields;
+mod mime;
 mod model;
 mod parse;
 mod report;

@@ -3,7 +3,7 @@
 //! status fields must follow the grammar. Real-world bounces that bend the
 //! rules go through [`crate::analyze`] instead.
 
-use mail_parser::{MessageParser, MessagePart, MimeHeaders, PartType};
+use mail_parser::{MessagePart, MimeHeaders, PartType};
 use smtp::EnhancedCode;
 
 use crate::date::DateTime;
@@ -50,7 +50,7 @@ pub struct Returned {
 impl Returned {
     /// The Message-ID in the returned header, without angle brackets.
     pub fn message_id(&self) -> Option<String> {
-        let parsed = MessageParser::default().parse_headers(&self.content)?;
+        let parsed = crate::mime::parse_headers(&self.content)?;
         parsed.message_id().map(str::to_string)
     }
 }
@@ -220,9 +220,7 @@ pub fn parse(message: &[u8]) -> Result<Report, ParseError> {
             size: message.len(),
         });
     }
-    let msg = MessageParser::default()
-        .parse(message)
-        .ok_or(ParseError::NotMessage)?;
+    let msg = crate::mime::parse(message).ok_or(ParseError::NotMessage)?;
     let root = msg.parts.first().ok_or(ParseError::NotMessage)?;
     let top = type_string(root);
     if top != "multipart/report" {

@@ -101,3 +101,15 @@ fn every_corpus_prefix_of_one_message_is_handled() {
         exercise(&m[..end]);
     }
 }
+
+/// Found by fuzzing: corrupt MIME nesting trips a `debug_assert!` inside
+/// mail-parser 0.11.9; the crate must still return, in debug builds too.
+#[test]
+fn corrupt_mime_nesting_found_by_fuzzing_does_not_panic() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/fuzz-crash-mail-parser-nesting.eml");
+    let bytes = std::fs::read(path).unwrap();
+    // what comes out differs between debug and release builds of
+    // mail-parser; that something comes out is the point
+    exercise(&bytes);
+}

@@ -15,7 +15,7 @@ mod text;
 
 use std::fmt;
 
-use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
+use mail_parser::{Message, MimeHeaders, PartType};
 use smtp::{Class, EnhancedCode};
 
 use crate::classify::{Reason, classify_bounce as classify};
@@ -313,7 +313,7 @@ pub fn analyze(message: &[u8]) -> Analysis {
     if message.len() > MAX_MESSAGE_SIZE {
         return Analysis::other(MessageKind::NotBounce, "none");
     }
-    let Some(msg) = MessageParser::default().parse(message) else {
+    let Some(msg) = crate::mime::parse(message) else {
         return Analysis::other(MessageKind::NotBounce, "none");
     };
     let analysis = analyze_message(&msg, 0);
@@ -352,9 +352,8 @@ fn analyze_message<'a>(msg: &'a Message<'a>, depth: u8) -> Analysis {
             "text/rfc822-headers" | "message/global-headers" | "message/rfc822-headers" => {
                 if original.is_none()
                     && let Some(s) = part_text(p)
-                    && let Some(m) = MessageParser::default()
-                        .parse_headers(s.as_bytes())
-                        .map(|m| m.into_owned())
+                    && let Some(m) =
+                        crate::mime::parse_headers(s.as_bytes()).map(|m| m.into_owned())
                 {
                     original = Some(m);
                 }
@@ -396,9 +395,7 @@ fn analyze_message<'a>(msg: &'a Message<'a>, depth: u8) -> Analysis {
     if original.is_none()
         && let Some(text) = text::inline_original(&human)
     {
-        original = MessageParser::default()
-            .parse_headers(text.as_bytes())
-            .map(|m| m.into_owned());
+        original = crate::mime::parse_headers(text.as_bytes()).map(|m| m.into_owned());
     }
 
     if let Some(c) = ses_complaint(&human) {
