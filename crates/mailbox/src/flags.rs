@@ -121,14 +121,18 @@ impl Flags {
                 add_keyword(&mut out.keywords, flag);
             }
         }
-        if out.keywords.len() > MAX_KEYWORDS {
-            return Err(MailboxError::Invalid {
-                what: "keyword",
-                value: out.keywords.join(" "),
-                reason: "more than 64 keywords",
-            });
-        }
+        check_count(&out.keywords)?;
         Ok(out)
+    }
+
+    /// Checks keywords of a value built by hand rather than by
+    /// [`Flags::parse`]: each must be a valid keyword, at most
+    /// [`MAX_KEYWORDS`] of them.
+    pub fn validate(&self) -> Result<(), MailboxError> {
+        for k in &self.keywords {
+            check_keyword(k)?;
+        }
+        check_count(&self.keywords)
     }
 
     /// System flag names then keywords.
@@ -142,6 +146,17 @@ impl Flags {
         out.extend(self.keywords.iter().cloned());
         out
     }
+}
+
+pub(crate) fn check_count(keywords: &[String]) -> Result<(), MailboxError> {
+    if keywords.len() > MAX_KEYWORDS {
+        return Err(MailboxError::Invalid {
+            what: "keyword",
+            value: keywords.join(" ").chars().take(200).collect(),
+            reason: "more than 64 keywords on one message",
+        });
+    }
+    Ok(())
 }
 
 /// Adds `keyword` unless present in another case; returns whether it was added.

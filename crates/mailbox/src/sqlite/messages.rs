@@ -198,12 +198,13 @@ impl SqliteMailboxStore {
     }
 }
 
-/// Inserts one message inside an open transaction, after the quota check.
+/// Inserts one message inside an open transaction, checking its keywords and the quota.
 fn insert(
     tx: &Connection,
     msg: &NewMessage,
     extracted: Extracted,
 ) -> Result<MessageMeta, MailboxError> {
+    msg.flags.validate()?;
     let size = msg.raw.len() as u64;
     let mut keywords = Vec::new();
     for k in &msg.flags.keywords {
@@ -370,6 +371,7 @@ impl SqliteMailboxStore {
         if after == before {
             return Ok(after);
         }
+        after.validate()?;
         tx.execute(
             "UPDATE messages SET flags = ?2, keywords = ?3 WHERE id = ?1",
             params![
@@ -393,6 +395,7 @@ impl SqliteMailboxStore {
         id: MessageId,
         flags: &Flags,
     ) -> Result<Flags, MailboxError> {
+        flags.validate()?;
         self.change_flags(account, id, |f| {
             f.system = f.system.union(flags.system);
             for k in &flags.keywords {

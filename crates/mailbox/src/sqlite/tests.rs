@@ -1185,3 +1185,62 @@ fn unknown_login_and_wrong_password_give_the_same_error() {
     );
     assert_eq!(f.store.cached_checks(), 0);
 }
+
+#[test]
+fn hand_built_bad_keywords_and_too_many_keywords_are_refused() {
+    let f = with_alice();
+    let mut new = message("alice", INBOX, at(1), RAW);
+    new.flags.keywords = vec!["two words".into()];
+    assert!(matches!(
+        f.store.deliver(&new),
+        Err(MailboxError::Invalid {
+            what: "keyword",
+            ..
+        })
+    ));
+    let id = f
+        .store
+        .deliver(&message("alice", INBOX, at(1), RAW))
+        .unwrap()
+        .id;
+    let first: Vec<String> = (0..64).map(|i| format!("k{i}")).collect();
+    f.store
+        .add_flags("alice", id, &Flags::parse(&first).unwrap())
+        .unwrap();
+    assert!(matches!(
+        f.store
+            .add_flags("alice", id, &Flags::parse(["k64"]).unwrap()),
+        Err(MailboxError::Invalid {
+            what: "keyword",
+            ..
+        })
+    ));
+    assert_eq!(f.store.message("alice", id).unwrap().flags.keywords, first);
+}
+
+#[test]
+fn two_stores_on_one_file_deliver_concurrently() {
+    let f = with_alice();
+    let second = Arc::new(SqliteMailboxStore::open(f.path(), options()).unwrap());
+    let first = Arc::new(f.store);
+    let threads: Vec<_> = [first.clone(), second.clone(), first.clone(), second]
+        .into_iter()
+        .enumerate()
+        .map(|(t, store)| {
+            std::thread::spawn(move || {
+                for i in 0..10u64 {
+                    store
+                        .deliver(&message("alice", INBOX, at(t as u64 * 100 + i), RAW))
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let page = first.list("alice", INBOX, None, 100).unwrap();
+    assert_eq!(page.messages.len(), 40);
+    assert_eq!(first.account("alice").unwrap().used, 40 * RAW.len() as u64);
+    drop(f.dir);
+}
