@@ -451,6 +451,20 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn parse_command_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = parse_command(&bytes);
+        }
+
+        #[test]
+        fn mail_and_rcpt_lines_never_panic(tail in "[ -~\\u{80}-\\u{10ffff}]{0,120}") {
+            for verb in ["MAIL FROM:<", "RCPT TO:<", "MAIL FROM:", "AUTH ", "BDAT ", "EHLO "] {
+                let _ = parse_command(format!("{verb}{tail}").as_bytes());
+            }
+        }
+    }
+
     #[test]
     fn never_panics_on_arbitrary_bytes() {
         let samples: [&[u8]; 10] = [

@@ -72,6 +72,27 @@ pub fn bad_content(text: &str) -> Reply {
     reply(554, code(5, 6, 0), text)
 }
 
+/// `554 5.5.3 cannot send to multiple recipients with chosen fromid`: a
+/// submitter picked the fromid in MAIL FROM and gave several recipients.
+pub fn fromid_multiple_recipients() -> Reply {
+    reply(
+        554,
+        code(5, 5, 3),
+        "cannot send to multiple recipients with chosen fromid",
+    )
+}
+
+/// `554 5.1.7 fromid not unique`: a submitter's chosen fromid is in use.
+pub fn fromid_not_unique() -> Reply {
+    reply(554, code(5, 1, 7), "fromid not unique")
+}
+
+/// `451 4.7.1 <text>`: a per-account sending limit was reached; the client
+/// may try later.
+pub fn rate_limited(text: &str) -> Reply {
+    reply(451, code(4, 7, 1), text)
+}
+
 pub(crate) fn bad_sequence(text: &str) -> Reply {
     reply(503, code(5, 5, 1), text)
 }

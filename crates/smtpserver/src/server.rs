@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tracing::{debug, info};
 
 use crate::config::ServerConfig;
@@ -25,6 +27,14 @@ pub struct Server<H> {
     pub(crate) metrics: Arc<dyn Metrics>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) ids: Arc<dyn IdSource>,
+    pub(crate) shutdown: Option<watch::Receiver<bool>>,
+}
+
+/// Resolves once `rx` holds `true`; never when its sender is gone.
+pub(crate) async fn shutdown_requested(rx: &mut watch::Receiver<bool>) {
+    if rx.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 impl<H> Clone for Server<H> {
@@ -35,6 +45,7 @@ impl<H> Clone for Server<H> {
             metrics: self.metrics.clone(),
             clock: self.clock.clone(),
             ids: self.ids.clone(),
+            shutdown: self.shutdown.clone(),
         }
     }
 }
@@ -48,7 +59,16 @@ impl<H: Handler> Server<H> {
             metrics: Arc::new(NoMetrics),
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
+            shutdown: None,
         }
+    }
+
+    /// Stops when `shutdown` becomes `true`: sessions waiting for a command
+    /// get `421 4.3.2` and close (a transaction in progress finishes first),
+    /// and [`Server::run`] stops accepting and waits for its sessions.
+    pub fn with_shutdown(mut self, shutdown: watch::Receiver<bool>) -> Self {
+        self.shutdown = Some(shutdown);
+        self
     }
 
     /// Reports to `metrics`.
@@ -121,19 +141,35 @@ impl<H: Handler> Server<H> {
         result
     }
 
-    /// Accepts connections forever, serving each on its own task.
-    /// `implicit_tls` selects port-465 behaviour.
+    /// Accepts connections, serving each on its own task, until the
+    /// shutdown signal (see [`Server::with_shutdown`]); then waits for the
+    /// sessions to end. Without a shutdown signal it runs until an accept
+    /// error. `implicit_tls` selects port-465 behaviour.
     pub async fn run(&self, listener: TcpListener, implicit_tls: bool) -> std::io::Result<()> {
         let local: Option<SocketAddr> = listener.local_addr().ok();
         info!(target: "smtpserver", address = ?local, implicit_tls, "listening");
+        let mut sessions = JoinSet::new();
+        let mut shutdown = self.shutdown.clone();
         loop {
-            let (stream, remote) = listener.accept().await?;
+            let accepted = match shutdown.as_mut() {
+                Some(rx) => tokio::select! {
+                    accepted = listener.accept() => Some(accepted),
+                    _ = shutdown_requested(rx) => None,
+                },
+                None => Some(listener.accept().await),
+            };
+            // Reap finished sessions so the set stays small.
+            while sessions.try_join_next().is_some() {}
+            let Some(accepted) = accepted else {
+                break;
+            };
+            let (stream, remote) = accepted?;
             let peer = Peer {
                 remote_ip: remote.ip(),
                 local_ip: stream.local_addr().ok().map(|a| a.ip()),
             };
             let server = self.clone();
-            tokio::spawn(async move {
+            sessions.spawn(async move {
                 let _ = if implicit_tls {
                     server.serve_implicit_tls(stream, peer).await
                 } else {
@@ -141,5 +177,8 @@ impl<H: Handler> Server<H> {
                 };
             });
         }
+        info!(target: "smtpserver", address = ?local, sessions = sessions.len(), "stopped accepting; waiting for sessions");
+        while sessions.join_next().await.is_some() {}
+        Ok(())
     }
 }

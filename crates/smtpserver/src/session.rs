@@ -109,10 +109,28 @@ impl<'a, H: Handler, S: AsyncRead + AsyncWrite + Unpin> Conversation<'a, H, S> {
         );
         self.send("", &greeting);
         loop {
-            let line = self
-                .io
-                .read_line(self.server.config.max_line_len, self.timeout())
-                .await?;
+            let max = self.server.config.max_line_len;
+            let timeout = self.timeout();
+            let line = match self.server.shutdown.clone() {
+                None => self.io.read_line(max, timeout).await?,
+                Some(mut rx) => {
+                    let read = tokio::select! {
+                        line = self.io.read_line(max, timeout) => Some(line),
+                        _ = crate::server::shutdown_requested(&mut rx) => None,
+                    };
+                    match read {
+                        Some(line) => line?,
+                        None => {
+                            let bye = reply(421, code(4, 3, 2), "server shutting down");
+                            self.send("", &bye);
+                            self.io.flush(timeout).await?;
+                            return Err(ServeError::Dropped {
+                                reason: "server shutting down",
+                            });
+                        }
+                    }
+                }
+            };
             let flow = match line {
                 LineRead::Eof => {
                     return Err(ServeError::Closed {

@@ -384,3 +384,17 @@ async fn auth_without_credentials_from_handler_is_454() {
         .await;
     wire.expect("454 4.7.0 no credentials\r\n").await;
 }
+
+#[tokio::test]
+async fn failed_tls_handshake_ends_the_session_with_an_error() {
+    let ca = TestCa::new();
+    let (mut wire, task) = start(server(tls_config(&ca), auth_handler()));
+    wire.expect(GREETING).await;
+    wire.send("EHLO client.example\r\n").await;
+    wire.reply().await;
+    wire.send("STARTTLS\r\n").await;
+    wire.expect("220 2.0.0 ready to start TLS\r\n").await;
+    wire.send("this is not a TLS client hello\r\n").await;
+    let result = task.await.unwrap();
+    assert!(matches!(result, Err(ServeError::Tls(_))), "{result:?}");
+}

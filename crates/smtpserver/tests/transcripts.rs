@@ -559,3 +559,70 @@ async fn idle_client_gets_421_timeout() {
         Err(ServeError::Timeout { .. })
     ));
 }
+
+#[tokio::test]
+async fn shutdown_closes_idle_sessions_with_421_and_stops_run() {
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let server = server(config(Mode::Submission), submission_with_trusted()).with_shutdown(rx);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let run = {
+        let server = server.clone();
+        tokio::spawn(async move { server.run(listener, false).await })
+    };
+    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut wire = Wire {
+        stream: Box::new(stream),
+    };
+    wire.expect(GREETING).await;
+    wire.send("NOOP\r\n").await;
+    wire.expect("250 2.0.0 ok\r\n").await;
+    stop.send(true).unwrap();
+    wire.expect("421 4.3.2 server shutting down\r\n").await;
+    wire.expect_closed().await;
+    run.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn requiretls_disabled_is_an_unsupported_parameter() {
+    let mut config = config(Mode::Submission);
+    config.announce.requiretls = false;
+    let (mut wire, _task) = start(server(config, submission_with_trusted()));
+    wire.expect(GREETING).await;
+    wire.send("HELO c.example\r\nMAIL FROM:<a@example.org> REQUIRETLS\r\n")
+        .await;
+    wire.expect("250 mail.example.org\r\n555 5.5.4 REQUIRETLS not supported\r\n")
+        .await;
+}
+
+#[tokio::test]
+async fn connect_refusal_is_sent_and_session_ends() {
+    struct Refuse;
+    impl smtpserver::Handler for Refuse {
+        async fn connect(
+            &self,
+            _session: &smtpserver::Session,
+        ) -> Result<Option<smtpserver::Identity>, smtp::Reply> {
+            Err(smtpserver::replies::reply(
+                554,
+                smtpserver::replies::code(5, 7, 1),
+                "your IP is blocked",
+            ))
+        }
+        async fn data(&self, _s: &smtpserver::Session, _m: smtpserver::Message) -> smtp::Reply {
+            unreachable!()
+        }
+    }
+    let server = smtpserver::Server::new(config(Mode::Inbound), Arc::new(Refuse));
+    let (client, stream) = tokio::io::duplex(4096);
+    let task = tokio::spawn(async move { server.serve(stream, peer()).await });
+    let mut wire = Wire {
+        stream: Box::new(client),
+    };
+    wire.expect("554 5.7.1 your IP is blocked\r\n").await;
+    wire.expect_closed().await;
+    assert!(matches!(
+        task.await.unwrap(),
+        Err(ServeError::Dropped { .. })
+    ));
+}
