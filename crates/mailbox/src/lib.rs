@@ -21,6 +21,11 @@
 //! - [`Change`]: notifications from [`MailboxStore::subscribe`].
 //! - [`MailboxError`], [`AuthError`]: what goes wrong.
 //!
+//! From async code, run store calls off the runtime's workers, e.g.
+//! `tokio::task::spawn_blocking(move || store.deliver(&message))` with the
+//! store in an `Arc`. [`MailboxStore::deliver_many`] shares one commit (one
+//! fsync) among several messages.
+//!
 //! Delivering a DSN and waiting for it, as the queue's tests do:
 //!
 //! ```

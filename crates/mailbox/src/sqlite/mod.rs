@@ -166,7 +166,11 @@ fn connect(path: &Path) -> Result<Connection, MailboxError> {
             reason: format!("SQLite kept journal mode {mode:?} instead of WAL"),
         });
     }
-    conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+    // After a checkpoint the WAL is cut back to 64 MiB, so one 100 MiB
+    // message does not leave a 100 MiB WAL file behind for good.
+    conn.execute_batch(
+        "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=67108864;",
+    )?;
     Ok(conn)
 }
 

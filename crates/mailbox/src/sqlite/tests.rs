@@ -96,7 +96,10 @@ fn open_uses_wal_full_sync_and_foreign_keys() {
     let fk: i64 = conn
         .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
         .unwrap();
-    assert_eq!((mode.as_str(), sync, fk), ("wal", 2, 1));
+    let limit: i64 = conn
+        .query_row("PRAGMA journal_size_limit", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!((mode.as_str(), sync, fk, limit), ("wal", 2, 1, 64 << 20));
     drop(conn);
     assert_eq!(f.store.schema_version().unwrap(), schema::CURRENT_VERSION);
 }
