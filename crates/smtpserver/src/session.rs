@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use smtp::{Address, Body, MailParams, RcptParams, Reply};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tracing::{debug, trace, warn};
 
 use crate::command::{ClientCommand, parse_command};
@@ -155,15 +155,23 @@ impl<'a, H: Handler, S: AsyncRead + AsyncWrite + Unpin> Conversation<'a, H, S> {
             match flow {
                 Flow::Continue => {}
                 Flow::Quit => {
-                    self.io.flush(self.timeout()).await?;
+                    self.close().await?;
                     return Ok(());
                 }
                 Flow::Drop(reason) => {
-                    self.io.flush(self.timeout()).await?;
+                    self.close().await?;
                     return Err(ServeError::Dropped { reason });
                 }
             }
         }
+    }
+
+    /// Writes what is queued and closes our side (TLS close_notify included).
+    async fn close(&mut self) -> Result<(), ServeError> {
+        self.io.flush(self.timeout()).await?;
+        // The client may already be gone; closing is best effort.
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.io.conn.shutdown()).await;
+        Ok(())
     }
 
     fn trace_line(&self, line: &[u8]) {
