@@ -34,6 +34,7 @@ pub struct WriterStats {
 struct Counters {
     commits: AtomicU64,
     requests: AtomicU64,
+    sent: AtomicU64,
 }
 
 pub(crate) struct Writer {
@@ -87,6 +88,7 @@ impl Writer {
         });
         let sender = self.sender.as_ref().ok_or(StoreError::WriterGone)?;
         sender.send(job).map_err(|_| StoreError::WriterGone)?;
+        self.counters.sent.fetch_add(1, Ordering::Relaxed);
         rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 }
@@ -158,5 +160,102 @@ fn job_unrun(job: Job) -> (bool, Reply) {
     match Connection::open_in_memory() {
         Ok(conn) => job(&conn),
         Err(_) => (false, Box::new(|_| {})),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::channel;
+
+    fn writer() -> (tempfile::TempDir, Writer, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER)")
+            .unwrap();
+        (dir, Writer::start(conn).unwrap(), path)
+    }
+
+    fn insert(w: &Writer, x: i64, fail: bool) -> Result<(), StoreError> {
+        w.write(move |c| {
+            c.execute("INSERT INTO t (x) VALUES (?1)", [x]).unwrap();
+            if fail {
+                Err(StoreError::NotFound {
+                    what: format!("row {x}"),
+                })
+            } else {
+                Ok(())
+            }
+        })
+    }
+
+    #[test]
+    fn failing_request_in_a_batch_is_rolled_back_alone() {
+        let (_dir, w, path) = writer();
+        let w = Arc::new(w);
+        let (go, wait) = channel::<()>();
+        // The first request holds the writer until the others are queued,
+        // so they all land in the second transaction.
+        let first = {
+            let w = Arc::clone(&w);
+            std::thread::spawn(move || {
+                w.write(move |c| {
+                    wait.recv().unwrap();
+                    c.execute("INSERT INTO t (x) VALUES (0)", [])
+                        .map(|_| ())
+                        .map_err(|e| StoreError::Commit(e.to_string()))
+                })
+            })
+        };
+        while w.counters.sent.load(Ordering::SeqCst) < 1 {
+            std::thread::yield_now();
+        }
+        let others: Vec<_> = [(1, false), (2, true), (3, false)]
+            .into_iter()
+            .map(|(x, fail)| {
+                let w = Arc::clone(&w);
+                std::thread::spawn(move || insert(&w, x, fail))
+            })
+            .collect();
+        while w.counters.sent.load(Ordering::SeqCst) < 4 {
+            std::thread::yield_now();
+        }
+        go.send(()).unwrap();
+        first.join().unwrap().unwrap();
+        let results: Vec<bool> = others
+            .into_iter()
+            .map(|h| h.join().unwrap().is_ok())
+            .collect();
+        assert_eq!(results, vec![true, false, true]);
+        assert_eq!(
+            w.stats(),
+            WriterStats {
+                commits: 2,
+                requests: 4
+            }
+        );
+        let conn = Connection::open(&path).unwrap();
+        let mut st = conn.prepare("SELECT x FROM t ORDER BY x").unwrap();
+        let xs: Vec<i64> = st
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(xs, vec![0, 1, 3]);
+    }
+
+    #[test]
+    fn writer_answers_in_one_commit_per_idle_request() {
+        let (_dir, w, _path) = writer();
+        insert(&w, 1, false).unwrap();
+        insert(&w, 2, true).unwrap_err();
+        assert_eq!(
+            w.stats(),
+            WriterStats {
+                commits: 2,
+                requests: 2
+            }
+        );
     }
 }
