@@ -157,26 +157,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Io<S> {
             self.rbuf.drain(..self.rpos);
             self.rpos = 0;
         }
-        let old = self.rbuf.len();
-        self.rbuf.resize(old + READ_CHUNK, 0);
-        let result = tokio::time::timeout(
-            timeout,
-            self.conn.read(self.rbuf.get_mut(old..).unwrap_or(&mut [])),
-        )
-        .await;
-        let n = match result {
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => {
-                self.rbuf.truncate(old);
-                return Err(e.into());
-            }
-            Err(_) => {
-                self.rbuf.truncate(old);
-                return Err(ServeError::Timeout { what });
-            }
-        };
-        self.rbuf.truncate(old + n);
-        Ok(n)
+        self.rbuf.reserve(READ_CHUNK);
+        // read_buf appends into spare capacity, so a cancelled read (e.g. by
+        // a shutdown signal) leaves the buffer as it was.
+        match tokio::time::timeout(timeout, self.conn.read_buf(&mut self.rbuf)).await {
+            Ok(Ok(n)) => Ok(n),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(ServeError::Timeout { what }),
+        }
     }
 
     /// Reads one line of at most `max` octets including its line end.
