@@ -4,7 +4,8 @@
 pub trait Metrics: Send + Sync {
     /// A connection started.
     fn connection(&self) {}
-    /// A command got its final reply.
+    /// A reply was sent: `verb` is the command's upper-case verb (`MAIL`,
+    /// `BDAT`, ...), empty for the greeting and for lines that did not parse.
     fn command(&self, _verb: &str, _code: u16) {}
     /// A TLS handshake finished (or failed).
     fn tls_handshake(&self, _ok: bool) {}
