@@ -50,6 +50,10 @@ A message that you sent could not be delivered to one or more of its\r\nrecipien
         ]
     );
     assert_eq!(a.recipients[0].reply_code, Some(550));
+    assert_eq!(
+        a.recipients[0].remote_mta.as_deref(),
+        Some("mx.example.net")
+    );
 }
 
 #[test]

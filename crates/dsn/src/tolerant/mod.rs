@@ -612,6 +612,7 @@ pub(crate) fn finish(raw: Raw, ctx: &Ctx<'_>) -> BounceRecipient {
     });
     let diag = diag.map(|d| join_continuations(&d));
     let text = diag.as_deref().unwrap_or("");
+    let remote_mta = remote_mta.or_else(|| scan::remote_host(text));
     let reply_code = reply_code.or_else(|| scan::reply_code(text));
     let anchored = scan::reply_enhanced_code(text);
     let found_code = anchored.or_else(|| scan::enhanced_code(text));

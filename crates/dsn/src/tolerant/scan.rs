@@ -119,6 +119,37 @@ fn number(b: &[u8], start: usize) -> (Option<u16>, usize) {
     (if n == 0 { None } else { Some(v) }, i)
 }
 
+/// The remote host a text bounce names: `host mx.example.net [192.0.2.1]:`
+/// (Exim), `host mx.example.net[192.0.2.1] said:` (Postfix), `remote host
+/// mx.example.net said` and similar.
+pub fn remote_host(text: &str) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    for (i, m) in lower.match_indices("host ") {
+        if i > 0
+            && lower
+                .as_bytes()
+                .get(i - 1)
+                .is_some_and(u8::is_ascii_alphanumeric)
+        {
+            continue;
+        }
+        let rest = text.get(i + m.len()..)?;
+        let token: String = rest
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+            .collect();
+        let token = token.trim_end_matches(['.', '-']);
+        if token.contains('.')
+            && token.chars().any(|c| c.is_ascii_alphabetic())
+            && token.len() <= 253
+        {
+            return Some(token.to_string());
+        }
+    }
+    None
+}
+
 /// The enhanced code that directly follows an SMTP reply code, as in
 /// `550 5.7.1 ...` or `550-'5.7.1 ...`: the remote server's own words, which
 /// are more precise than a reporting MTA's summary.
@@ -210,6 +241,22 @@ mod tests {
             Some("5.5.0")
         );
         assert_eq!(enhanced_code("version 5.1.1.2 and 4.0"), None);
+    }
+
+    #[test]
+    fn remote_host_is_taken_from_exim_and_postfix_wording() {
+        assert_eq!(
+            remote_host("host mx.example.jp [192.0.2.20]: 550 x").as_deref(),
+            Some("mx.example.jp")
+        );
+        assert_eq!(
+            remote_host("host r2.example.org[198.51.100.24] said: 550").as_deref(),
+            Some("r2.example.org")
+        );
+        assert_eq!(
+            remote_host("localhost said no; host 192.0.2.1 said 550"),
+            None
+        );
     }
 
     #[test]
