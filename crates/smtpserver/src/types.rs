@@ -1,11 +1,13 @@
 //! What hooks see: the session, the envelope and the message.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::time::SystemTime;
 
 use smtp::{Address, MailParams, RcptParams};
 
 use crate::config::Mode;
+use crate::headers::{ExtraError, extra_metadata, tls_required_no};
 
 /// The two ends of the connection, supplied by whoever accepted it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,5 +132,37 @@ impl Message {
     /// Size of [`Message::with_received`] in octets.
     pub fn size(&self) -> u64 {
         (self.received.len() + self.data.len()) as u64
+    }
+
+    /// The extra metadata headers, see [`crate::extra_metadata`].
+    pub fn extra(&self) -> Result<BTreeMap<String, String>, ExtraError> {
+        extra_metadata(&self.data)
+    }
+
+    /// The reference's RequireTLS tri-state (its §1.16): `Some(true)` with
+    /// the REQUIRETLS parameter; otherwise `Some(false)` when the message says
+    /// `TLS-Required: No`; otherwise `None` (follow recipient policy).
+    ///
+    /// ```
+    /// # use smtpserver::{Envelope, Message};
+    /// let mut message = Message {
+    ///     envelope: Envelope { mail_from: None, params: Default::default(),
+    ///         recipients: vec![], future_release: None },
+    ///     received: String::new(),
+    ///     data: b"TLS-Required: No\r\n\r\nhi\r\n".to_vec(),
+    ///     has_8bit: false,
+    /// };
+    /// assert_eq!(message.require_tls(), Some(false));
+    /// message.envelope.params.requiretls = true;
+    /// assert_eq!(message.require_tls(), Some(true));
+    /// ```
+    pub fn require_tls(&self) -> Option<bool> {
+        if self.envelope.params.requiretls {
+            Some(true)
+        } else if tls_required_no(&self.data) {
+            Some(false)
+        } else {
+            None
+        }
     }
 }
