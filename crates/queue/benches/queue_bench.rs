@@ -1,2 +1,223 @@
-//! Queue benchmark (filled in below).
-fn main() {}
+//! Queue store figures on this machine: group-committed enqueues, claim +
+//! complete, and the disk baselines they compare with (raw fsync, a file
+//! per message). A benchmark, not a test: it prints a table.
+//!
+//! `cargo bench -p queue` runs everything; `cargo bench -p queue -- enqueue N C`
+//! runs only N enqueues from C submitters (for counting syncs with
+//! `strace -f -c -e trace=fsync,fdatasync,sync_file_range,syncfs`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use queue::*;
+use smtp::Address;
+
+fn body() -> Vec<u8> {
+    let mut b = b"From: a@example.org\r\nTo: b@example.com\r\nSubject: bench\r\n\r\n".to_vec();
+    while b.len() < 1024 {
+        b.extend_from_slice(b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n");
+    }
+    b.truncate(1024);
+    b
+}
+
+fn submission(i: usize, domains: usize) -> Submission {
+    let to = Address::parse(&format!("r{i}@d{}.example", i % domains)).unwrap();
+    Submission::new(
+        "bench",
+        Some(Address::parse("a@example.org").unwrap()),
+        vec![to],
+        body(),
+    )
+}
+
+fn open(dir: &tempfile::TempDir) -> SqliteStore {
+    SqliteStore::open(dir.path().join("queue.db"), Options::default()).unwrap()
+}
+
+/// Enqueues `total` messages from `submitters` threads; returns (msgs/s, commits, elapsed).
+fn enqueue(store: &Arc<SqliteStore>, total: usize, submitters: usize) -> (f64, u64, Duration) {
+    let before = store.writer_stats();
+    let start = Instant::now();
+    let per = total / submitters;
+    let threads: Vec<_> = (0..submitters)
+        .map(|t| {
+            let store = Arc::clone(store);
+            std::thread::spawn(move || {
+                for i in 0..per {
+                    store.enqueue(submission(t * per + i, 10)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let elapsed = start.elapsed();
+    let commits = store.writer_stats().commits - before.commits;
+    (
+        (per * submitters) as f64 / elapsed.as_secs_f64(),
+        commits,
+        elapsed,
+    )
+}
+
+/// Claims, begins and completes (delivered) everything due; returns rows/s.
+fn drain(store: &SqliteStore, workers: usize) -> (f64, usize) {
+    let start = Instant::now();
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for w in 0..workers {
+            let done = &done;
+            s.spawn(move || {
+                let node = format!("w{w}");
+                loop {
+                    let batches = store
+                        .claim(ClaimRequest {
+                            node: node.clone(),
+                            lease: Duration::from_secs(300),
+                            max_batches: 32,
+                            domain: None,
+                            skip_domains: vec![],
+                        })
+                        .unwrap();
+                    if batches.is_empty() {
+                        return;
+                    }
+                    let ids: Vec<i64> = batches
+                        .iter()
+                        .flat_map(|b| b.rows.iter().map(|r| r.id))
+                        .collect();
+                    store.begin_attempt(&node, &ids).unwrap();
+                    let completions = ids
+                        .iter()
+                        .map(|id| Completion {
+                            id: *id,
+                            outcome: Outcome::Delivered,
+                            result: AttemptResult {
+                                code: 250,
+                                ..AttemptResult::default()
+                            },
+                            dialed_ips: Default::default(),
+                        })
+                        .collect();
+                    store.complete(completions).unwrap();
+                    done.fetch_add(ids.len(), std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let n = done.into_inner();
+    (n as f64 / start.elapsed().as_secs_f64(), n)
+}
+
+fn fsync_rate(dir: &std::path::Path) -> f64 {
+    let mut f = std::fs::File::create(dir.join("fsync")).unwrap();
+    let block = [7u8; 4096];
+    let start = Instant::now();
+    let mut n = 0;
+    while start.elapsed() < Duration::from_secs(1) {
+        f.write_all(&block).unwrap();
+        f.sync_all().unwrap();
+        n += 1;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// A file per message: create, write 1 KiB, fsync the file and the directory.
+fn file_per_message(dir: &std::path::Path, total: usize, writers: usize) -> f64 {
+    let sub = dir.join("files");
+    std::fs::create_dir_all(&sub).unwrap();
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for w in 0..writers {
+            let sub = &sub;
+            s.spawn(move || {
+                let d = std::fs::File::open(sub).unwrap();
+                for i in 0..total / writers {
+                    let mut f = std::fs::File::create(sub.join(format!("{w}-{i}"))).unwrap();
+                    f.write_all(&body()).unwrap();
+                    f.sync_all().unwrap();
+                    d.sync_all().unwrap();
+                }
+            });
+        }
+    });
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    if args.first().map(String::as_str) == Some("enqueue") {
+        let total = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10_000);
+        let submitters = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(64);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(open(&dir));
+        let (rate, commits, _) = enqueue(&store, total, submitters);
+        println!(
+            "enqueued {total} from {submitters} submitters: {rate:.0} msgs/s, {commits} commits"
+        );
+        return;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    println!("queue store benchmark, {:?}", SystemTime::now());
+    println!(
+        "disk ceiling: append 4 KiB + fsync: {:.0}/s",
+        fsync_rate(dir.path())
+    );
+    for writers in [1, 8] {
+        println!(
+            "file per message (1 KiB, file + dir fsync), {writers} writers: {:.0} msgs/s",
+            file_per_message(dir.path(), 1000, writers)
+        );
+    }
+    println!();
+    println!("| submitters | messages | msgs/s | commits | commits/s | rows/commit |");
+    println!("|---|---|---|---|---|---|");
+    for (submitters, total) in [(1, 2_000), (8, 8_000), (64, 32_000)] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(open(&dir));
+        let (rate, commits, elapsed) = enqueue(&store, total, submitters);
+        println!(
+            "| {submitters} | {total} | {rate:.0} | {commits} | {:.0} | {:.1} |",
+            commits as f64 / elapsed.as_secs_f64(),
+            total as f64 / commits.max(1) as f64
+        );
+    }
+    println!();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(open(&dir));
+    enqueue(&store, 20_000, 64);
+    for workers in [1, 4] {
+        let before = store.writer_stats().commits;
+        let (rate, n) = drain(&store, workers);
+        let commits = store.writer_stats().commits - before;
+        println!(
+            "claim+begin+complete, {workers} workers: {rate:.0} rows/s ({n} rows, {commits} commits)"
+        );
+        if workers == 1 {
+            enqueue(&store, 20_000, 64);
+        }
+    }
+    // The same with a backlog of 100,000 rows due in the next hour.
+    enqueue(&store, 100_000, 64);
+    let in_an_hour = SystemTime::now() + Duration::from_secs(3600);
+    store
+        .next_attempt_set(&Filter::default(), in_an_hour)
+        .unwrap();
+    enqueue(&store, 20_000, 64);
+    let start = Instant::now();
+    let (rate, n) = drain(&store, 4);
+    println!(
+        "claim+begin+complete, 4 workers, 100,000 rows due later: {rate:.0} rows/s ({n} rows in {:.1}s)",
+        start.elapsed().as_secs_f64()
+    );
+    let (rate, _, _) = enqueue(&store, 8_000, 8);
+    println!("enqueue, 8 submitters, 100,000 rows queued: {rate:.0} msgs/s");
+}

@@ -554,6 +554,10 @@ pub struct HistoryFilter {
     pub transport: Option<String>,
     /// Success or not.
     pub success: Option<bool>,
+    /// Exact DSN ENVID (for matching incoming bounces).
+    pub envid: String,
+    /// Exact Message-ID with angle brackets (for matching incoming bounces).
+    pub message_id: String,
 }
 
 /// Sort fields for history listings.

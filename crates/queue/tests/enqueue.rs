@@ -294,10 +294,16 @@ fn older_schema_is_migrated_keeping_rows() {
     };
     let store = SqliteStore::open(&path, opts()).unwrap();
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 2);
+    assert_eq!(SCHEMA_VERSION, 3);
     assert_eq!(store.get(id).unwrap().unwrap().recipient, "x@example.com");
     store.domain_tls_record("example.com", true, false).unwrap();
     assert!(store.domain_tls("example.com").unwrap().unwrap().starttls);
+}
+
+#[test]
+fn writer_connection_is_wal_with_full_sync() {
+    let env = env();
+    assert_eq!(env.store.durability().unwrap(), ("wal".to_string(), 2));
 }
 
 #[test]

@@ -309,6 +309,30 @@ fn incoming_bounce_marks_history_failed_and_may_suppress() {
             ..AttemptResult::default()
         }
     );
+    let by_envid = HistoryFilter {
+        account: "mjl".into(),
+        envid: h.message.dsn.envid.clone(),
+        ..HistoryFilter::default()
+    };
+    assert_eq!(
+        env.store
+            .history(&by_envid, &HistorySort::default())
+            .unwrap()
+            .len(),
+        1
+    );
+    let by_msgid = HistoryFilter {
+        account: "other".into(),
+        message_id: "<m1@example.org>".into(),
+        ..HistoryFilter::default()
+    };
+    assert_eq!(
+        env.store
+            .history(&by_msgid, &HistorySort::default())
+            .unwrap()
+            .len(),
+        0
+    );
     let s = env
         .store
         .suppression_lookup("mjl", "later-bounce@example.com")

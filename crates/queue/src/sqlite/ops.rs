@@ -57,7 +57,9 @@ pub(crate) fn load_rules(conn: &Connection) -> Result<Vec<HoldRule>, StoreError>
 
 fn from_id_used(conn: &Connection, from_id: &str) -> Result<bool, StoreError> {
     conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM msgs WHERE from_id = ?1) OR EXISTS (SELECT 1 FROM retired WHERE from_id = ?1)",
+        // The `!= ''` lets SQLite use the partial indexes.
+        "SELECT EXISTS (SELECT 1 FROM msgs WHERE from_id = ?1 AND from_id != '') \
+         OR EXISTS (SELECT 1 FROM retired WHERE from_id = ?1 AND from_id != '')",
     )
     .and_then(|mut st| st.query_row([from_id], |r| r.get(0)))
     .map_err(db("checking fromid"))
@@ -258,7 +260,7 @@ pub(crate) fn claim(
             let mut batch = vec![row];
             if let Some(first) = batch.first().filter(|r| r.base_id != 0) {
                 let sql = format!(
-                    "SELECT {} FROM msgs WHERE base_id = ?2 AND recipient_domain = ?3 AND id != ?4 AND {free} ORDER BY id",
+                    "SELECT {} FROM msgs INDEXED BY msgs_base_domain WHERE base_id = ?2 AND recipient_domain = ?3 AND id != ?4 AND {free} ORDER BY id",
                     msg_cols()
                 );
                 let values = vec![

@@ -277,6 +277,15 @@ impl Where {
             &filter.to,
             &filter.transport,
         );
+        if !filter.envid.is_empty() {
+            w.add("envid = {}", vec![Value::Text(filter.envid.clone())]);
+        }
+        if !filter.message_id.is_empty() {
+            w.add(
+                "message_id = {}",
+                vec![Value::Text(filter.message_id.clone())],
+            );
+        }
         if let Some(s) = filter.success {
             w.add("success = {}", vec![Value::Integer(i64::from(s))]);
         }

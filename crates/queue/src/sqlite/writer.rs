@@ -195,12 +195,14 @@ mod tests {
         let (_dir, w, path) = writer();
         let w = Arc::new(w);
         let (go, wait) = channel::<()>();
+        let (started_tx, started) = channel::<()>();
         // The first request holds the writer until the others are queued,
         // so they all land in the second transaction.
         let first = {
             let w = Arc::clone(&w);
             std::thread::spawn(move || {
                 w.write(move |c| {
+                    started_tx.send(()).unwrap();
                     wait.recv().unwrap();
                     c.execute("INSERT INTO t (x) VALUES (0)", [])
                         .map(|_| ())
@@ -208,9 +210,7 @@ mod tests {
                 })
             })
         };
-        while w.counters.sent.load(Ordering::SeqCst) < 1 {
-            std::thread::yield_now();
-        }
+        started.recv().unwrap();
         let others: Vec<_> = [(1, false), (2, true), (3, false)]
             .into_iter()
             .map(|(x, fail)| {
