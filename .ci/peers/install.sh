@@ -34,8 +34,8 @@ for bin in /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfix /usr/sbin
 done
 say "debian packages present: postfix $(postconf -d -h mail_version 2>/dev/null), dovecot $(dovecot --version | cut -d' ' -f1), knot $(knotd --version | awk '{print $NF}'), unbound $(unbound -V | awk 'NR==1{print $2}')"
 
-# Any CPython 3 with the venv module: $POSTEL_PYTHON, python3 on PATH, else Debian's.
-PY=${POSTEL_PYTHON:-}
+# Any CPython 3 with the venv module: $PEERS_BASE_PYTHON, python3 on PATH, else Debian's.
+PY=${PEERS_BASE_PYTHON:-}
 if [ -z "$PY" ]; then
   if command -v python3 >/dev/null && python3 -c 'import venv, ensurepip' 2>/dev/null; then
     PY=python3
