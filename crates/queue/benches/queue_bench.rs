@@ -148,6 +148,53 @@ fn file_per_message(dir: &std::path::Path, total: usize, writers: usize) -> f64 
     total as f64 / start.elapsed().as_secs_f64()
 }
 
+/// Runs this program under strace for `total` enqueues from `submitters`
+/// and returns the number of sync calls, or `None` without strace.
+fn sync_calls(total: usize, submitters: usize) -> Option<u64> {
+    let exe = std::env::current_exe().ok()?;
+    let out = tempfile::NamedTempFile::new().ok()?;
+    let status = std::process::Command::new("strace")
+        .args([
+            "-f",
+            "-c",
+            "-e",
+            "trace=fsync,fdatasync,sync_file_range,syncfs",
+            "-o",
+        ])
+        .arg(out.path())
+        .arg(&exe)
+        .args(["enqueue", &total.to_string(), &submitters.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    if !status.success() {
+        return None;
+    }
+    let text = std::fs::read_to_string(out.path()).ok()?;
+    let total_line = text.lines().find(|l| l.trim_end().ends_with("total"))?;
+    total_line.split_whitespace().nth(3)?.parse().ok()
+}
+
+/// Files opened with O_SYNC or O_DSYNC during a short enqueue run.
+fn sync_opens() -> Option<usize> {
+    let exe = std::env::current_exe().ok()?;
+    let out = tempfile::NamedTempFile::new().ok()?;
+    std::process::Command::new("strace")
+        .args(["-f", "-e", "trace=open,openat", "-o"])
+        .arg(out.path())
+        .arg(&exe)
+        .args(["enqueue", "256", "8"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    let text = std::fs::read_to_string(out.path()).ok()?;
+    Some(
+        text.lines()
+            .filter(|l| l.contains("O_SYNC") || l.contains("O_DSYNC"))
+            .count(),
+    )
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -220,4 +267,18 @@ fn main() {
     );
     let (rate, _, _) = enqueue(&store, 8_000, 8);
     println!("enqueue, 8 submitters, 100,000 rows queued: {rate:.0} msgs/s");
+
+    println!();
+    for submitters in [1, 8, 64] {
+        match sync_calls(4096, submitters) {
+            Some(n) => println!(
+                "sync calls (fsync, fdatasync, sync_file_range, syncfs), 4096 enqueues, {submitters} submitters: {n} = {:.3} per message",
+                n as f64 / 4096.0
+            ),
+            None => println!("sync calls: strace not available"),
+        }
+    }
+    if let Some(n) = sync_opens() {
+        println!("files opened O_SYNC/O_DSYNC: {n}");
+    }
 }

@@ -107,7 +107,11 @@ pub trait Store: Send + Sync {
 
     /// Hands out due rows (due, not held, not leased or lease expired) as
     /// leases to `req.node`, grouped into batches sharing a base id and
-    /// recipient domain, in due order.
+    /// recipient domain, in due order. A scheduler should claim per domain
+    /// (`req.domain`, driven by [`Store::next_due_per_domain`]): that is an
+    /// index range, while `skip_domains` scans past the skipped rows.
+    /// Leases need not survive a power failure (the SQLite store commits
+    /// lease-only batches without waiting for the disk); attempts do.
     fn claim(&self, req: ClaimRequest) -> Result<Vec<Batch>, StoreError>;
     /// Extends leases held by `node`; returns the ids still leased to it.
     fn renew(&self, node: &str, ids: &[i64], lease: Duration) -> Result<Vec<i64>, StoreError>;

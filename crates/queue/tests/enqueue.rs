@@ -304,6 +304,11 @@ fn older_schema_is_migrated_keeping_rows() {
 fn writer_connection_is_wal_with_full_sync() {
     let env = env();
     assert_eq!(env.store.durability().unwrap(), ("wal".to_string(), 2));
+    // Lease-only batches commit without waiting for the disk, then the
+    // connection is back to FULL.
+    env.store.claim(claim_req("n")).unwrap();
+    env.store.release("n", &[1]).unwrap();
+    assert_eq!(env.store.durability().unwrap(), ("wal".to_string(), 2));
 }
 
 #[test]

@@ -208,6 +208,15 @@ impl SqliteStore {
         out
     }
 
+    fn write_relaxed<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &Shared) -> Result<T, StoreError> + Send + 'static,
+    {
+        let shared = Arc::clone(&self.shared);
+        self.writer.write_relaxed(move |conn| f(conn, &shared))
+    }
+
     fn now(&self) -> SystemTime {
         self.shared.clock.now()
     }
@@ -234,17 +243,17 @@ impl Store for SqliteStore {
     }
 
     fn claim(&self, req: ClaimRequest) -> Result<Vec<Batch>, StoreError> {
-        self.write(move |c, s| ops::claim(c, s, &req))
+        self.write_relaxed(move |c, s| ops::claim(c, s, &req))
     }
 
     fn renew(&self, node: &str, ids: &[i64], lease: Duration) -> Result<Vec<i64>, StoreError> {
         let (node, ids) = (node.to_string(), ids.to_vec());
-        self.write(move |c, s| ops::renew(c, s, &node, &ids, dur_ms(lease)))
+        self.write_relaxed(move |c, s| ops::renew(c, s, &node, &ids, dur_ms(lease)))
     }
 
     fn release(&self, node: &str, ids: &[i64]) -> Result<(), StoreError> {
         let (node, ids) = (node.to_string(), ids.to_vec());
-        self.write(move |c, _| ops::release(c, &node, &ids))
+        self.write_relaxed(move |c, _| ops::release(c, &node, &ids))
     }
 
     fn begin_attempt(&self, node: &str, ids: &[i64]) -> Result<Vec<QueuedMessage>, StoreError> {

@@ -14,8 +14,56 @@ use crate::store::StoreError;
 
 /// Called after the commit with the commit's error, if any.
 type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
-/// Runs inside the batch; says whether it succeeded and how to answer.
-type Job = Box<dyn FnOnce(&Connection) -> (bool, Reply) + Send>;
+
+/// One write request waiting for the writer thread.
+trait Request: Send {
+    /// Runs inside the batch; says whether it succeeded and how to answer
+    /// once the batch is committed.
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Reply);
+    /// Answers without running (the transaction could not begin).
+    fn refuse(self: Box<Self>, reason: &str);
+    /// Whether losing this write in a power failure is harmless (leases).
+    fn relaxed(&self) -> bool;
+}
+
+type Job = Box<dyn Request>;
+
+struct Pending<T, F> {
+    f: F,
+    relaxed: bool,
+    answer: SyncSender<Result<T, StoreError>>,
+}
+
+impl<T, F> Request for Pending<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Reply) {
+        let Pending { f, answer, .. } = *self;
+        let result = f(conn);
+        let ok = result.is_ok();
+        let reply: Reply = Box::new(move |commit_error| {
+            let out = match commit_error {
+                Some(reason) => Err(StoreError::Commit(reason.to_string())),
+                None => result,
+            };
+            // The caller may have given up; nothing to do then.
+            let _ = answer.send(out);
+        });
+        (ok, reply)
+    }
+
+    fn refuse(self: Box<Self>, reason: &str) {
+        let _ = self
+            .answer
+            .send(Err(StoreError::Commit(reason.to_string())));
+    }
+
+    fn relaxed(&self) -> bool {
+        self.relaxed
+    }
+}
 
 /// The most requests one transaction takes, so one commit does not delay
 /// its first request without bound.
@@ -66,26 +114,34 @@ impl Writer {
     }
 
     /// Runs `f` in the next group transaction and returns its result once
-    /// the transaction is committed.
+    /// the transaction is committed durably.
     pub(crate) fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let (tx, rx) = sync_channel::<Result<T, StoreError>>(1);
-        let job: Job = Box::new(move |conn| {
-            let result = f(conn);
-            let ok = result.is_ok();
-            let reply: Reply = Box::new(move |commit_error| {
-                let out = match commit_error {
-                    Some(reason) => Err(StoreError::Commit(reason.to_string())),
-                    None => result,
-                };
-                // The caller may have given up; nothing to do then.
-                let _ = tx.send(out);
-            });
-            (ok, reply)
-        });
+        self.submit(f, false)
+    }
+
+    /// Like `write`, for writes whose loss in a power failure is harmless
+    /// (leases: the node that held them is gone too). A batch made only of
+    /// such writes is committed without waiting for the disk; the next
+    /// durable commit syncs it along, since the WAL is written in order.
+    pub(crate) fn write_relaxed<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.submit(f, true)
+    }
+
+    fn submit<T, F>(&self, f: F, relaxed: bool) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (answer, rx) = sync_channel::<Result<T, StoreError>>(1);
+        let job: Job = Box::new(Pending { f, answer, relaxed });
         let sender = self.sender.as_ref().ok_or(StoreError::WriterGone)?;
         sender.send(job).map_err(|_| StoreError::WriterGone)?;
         self.counters.sent.fetch_add(1, Ordering::Relaxed);
@@ -113,13 +169,18 @@ fn run(conn: Connection, receiver: Receiver<Job>, counters: &Counters) {
             }
         }
         let count = jobs.len();
+        let relaxed = jobs.iter().all(|j| j.relaxed());
+        if relaxed {
+            set_synchronous(&conn, "NORMAL");
+        }
         let mut replies = Vec::with_capacity(count);
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             let reason = format!("begin: {e}");
             for job in jobs {
-                // Not run: answer with the error without touching the database.
-                let (_, reply) = job_unrun(job);
-                reply(Some(&reason));
+                job.refuse(&reason);
+            }
+            if relaxed {
+                set_synchronous(&conn, "FULL");
             }
             continue;
         }
@@ -127,7 +188,16 @@ fn run(conn: Connection, receiver: Receiver<Job>, counters: &Counters) {
             if let Err(e) = conn.execute_batch("SAVEPOINT req") {
                 tracing::error!(target: "queue", error = %e, "savepoint failed");
             }
-            let (ok, reply) = job(&conn);
+            // A request that panics is rolled back alone; dropping its reply
+            // channel tells its caller, and the batch goes on.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(&conn)));
+            let (ok, reply) = match outcome {
+                Ok((ok, reply)) => (ok, Some(reply)),
+                Err(_) => {
+                    tracing::error!(target: "queue", "a store request panicked; rolled back");
+                    (false, None)
+                }
+            };
             let end = if ok {
                 "RELEASE req"
             } else {
@@ -136,12 +206,15 @@ fn run(conn: Connection, receiver: Receiver<Job>, counters: &Counters) {
             if let Err(e) = conn.execute_batch(end) {
                 tracing::error!(target: "queue", error = %e, "ending savepoint failed");
             }
-            replies.push(reply);
+            replies.extend(reply);
         }
         let commit_error = conn.execute_batch("COMMIT").err().map(|e| {
             let _ = conn.execute_batch("ROLLBACK");
             format!("{e}")
         });
+        if relaxed {
+            set_synchronous(&conn, "FULL");
+        }
         counters
             .commits
             .fetch_add(u64::from(commit_error.is_none()), Ordering::Relaxed);
@@ -153,13 +226,9 @@ fn run(conn: Connection, receiver: Receiver<Job>, counters: &Counters) {
     }
 }
 
-/// A job that could not run: produce its reply without a connection by
-/// running it against nothing is impossible, so answer through a closed
-/// in-memory connection that fails every statement.
-fn job_unrun(job: Job) -> (bool, Reply) {
-    match Connection::open_in_memory() {
-        Ok(conn) => job(&conn),
-        Err(_) => (false, Box::new(|_| {})),
+fn set_synchronous(conn: &Connection, level: &str) {
+    if let Err(e) = conn.execute_batch(&format!("PRAGMA synchronous = {level}")) {
+        tracing::error!(target: "queue", error = %e, level, "setting synchronous failed");
     }
 }
 
@@ -243,6 +312,15 @@ mod tests {
             .map(|r| r.unwrap())
             .collect();
         assert_eq!(xs, vec![0, 1, 3]);
+    }
+
+    #[test]
+    fn panicking_request_fails_alone_and_the_writer_keeps_going() {
+        let (_dir, w, _path) = writer();
+        let r: Result<(), StoreError> = w.write(|_| panic!("boom"));
+        assert!(matches!(r, Err(StoreError::WriterGone)));
+        insert(&w, 1, false).unwrap();
+        assert_eq!(w.stats().requests, 2);
     }
 
     #[test]
