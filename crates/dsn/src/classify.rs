@@ -526,6 +526,10 @@ fn from_subject(code: &EnhancedCode, in_bounce: bool) -> Option<Reason> {
 /// Classifies a failure from what is known about it: the SMTP reply code,
 /// the enhanced status code and the diagnostic text (any may be missing).
 ///
+/// This is the queue's view of a reply it got itself: a transient network
+/// status is `other` here, while [`crate::analyze`] reads the same status in
+/// a final bounce as `expired` (the reporting MTA gave up retrying).
+///
 /// ```
 /// use dsn::{classify, Reason};
 /// let c = classify(Some(550), "5.1.1".parse().ok(), "550 5.1.1 <bob@example.net>: Recipient address rejected: User unknown");
