@@ -484,6 +484,117 @@ fn parse_recipient(b: &Block, idx: usize, utf8: bool) -> Result<RecipientStatus,
 mod tests {
     use super::*;
 
+    fn report(report_type: &str, parts: &[(&str, &str)]) -> Vec<u8> {
+        let mut m = format!(
+            "From: <postmaster@mx.example>\r\nContent-Type: multipart/report; report-type={report_type}; boundary=b\r\n\r\n"
+        );
+        for (ctype, body) in parts {
+            m.push_str(&format!("--b\r\nContent-Type: {ctype}\r\n\r\n{body}\r\n"));
+        }
+        m.push_str("--b--\r\n");
+        m.into_bytes()
+    }
+
+    const STATUS: &str = "Reporting-MTA: dns; mx\r\n\r\nFinal-Recipient: rfc822; a@b.example\r\nAction: failed\r\nStatus: 5.1.1\r\n";
+
+    #[test]
+    fn mime_structure_errors_name_what_was_found() {
+        assert_eq!(
+            parse(b"Content-Type: text/plain\r\n\r\nhi\r\n"),
+            Err(ParseError::NotMultipartReport {
+                content_type: "text/plain".into()
+            })
+        );
+        assert_eq!(
+            parse(&report(
+                "feedback-report",
+                &[("text/plain", "x"), ("message/delivery-status", STATUS)]
+            )),
+            Err(ParseError::NotDeliveryStatus {
+                report_type: "feedback-report".into()
+            })
+        );
+        assert_eq!(
+            parse(&report("delivery-status", &[("text/plain", "x")])),
+            Err(ParseError::PartCount { count: 1 })
+        );
+        assert_eq!(
+            parse(&report(
+                "delivery-status",
+                &[("text/html", "x"), ("message/delivery-status", STATUS)]
+            )),
+            Err(ParseError::HumanPartType {
+                content_type: "text/html".into()
+            })
+        );
+        assert_eq!(
+            parse(&report(
+                "delivery-status",
+                &[("text/plain", "x"), ("text/plain", STATUS)]
+            )),
+            Err(ParseError::StatusPartType {
+                content_type: "text/plain".into()
+            })
+        );
+        assert_eq!(
+            parse(&report(
+                "delivery-status",
+                &[
+                    ("text/plain", "x"),
+                    ("message/delivery-status", STATUS),
+                    ("application/pdf", "x")
+                ]
+            )),
+            Err(ParseError::ReturnedPartType {
+                content_type: "application/pdf".into()
+            })
+        );
+        let ok = parse(&report(
+            "delivery-status",
+            &[("text/plain", "x"), ("message/delivery-status", STATUS)],
+        ))
+        .unwrap();
+        assert_eq!(ok.recipients[0].final_recipient.value, "a@b.example");
+        assert_eq!(ok.returned, None);
+    }
+
+    #[test]
+    fn bad_status_and_date_values_are_errors() {
+        assert_eq!(
+            parse_status(
+                "Reporting-MTA: dns; mx\n\nFinal-Recipient: rfc822; a@b\nAction: failed\nStatus: 5.0.910x\n",
+                false
+            ),
+            Err(ParseError::BadStatus {
+                value: "5.0.910x".into()
+            })
+        );
+        assert_eq!(
+            parse_status(
+                "Reporting-MTA: dns; mx\nArrival-Date: yesterday\n\nFinal-Recipient: rfc822; a@b\nAction: failed\nStatus: 5.0.0\n",
+                false
+            ),
+            Err(ParseError::BadDate {
+                field: "Arrival-Date",
+                value: "yesterday".into()
+            })
+        );
+        assert_eq!(
+            parse_status(
+                "Reporting-MTA: mx\n\nFinal-Recipient: rfc822; a@b\nAction: failed\nStatus: 5.0.0\n",
+                false
+            ),
+            Err(ParseError::MissingType {
+                field: "Reporting-MTA",
+                value: "mx".into()
+            })
+        );
+        assert_eq!(
+            parse_status("Reporting-MTA: dns; mx\n", false),
+            Err(ParseError::NoRecipients)
+        );
+    }
+
     #[test]
     fn duplicate_status_in_one_block_is_an_error() {
         let e = parse_status(
