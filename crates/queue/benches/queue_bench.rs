@@ -64,6 +64,38 @@ fn enqueue(store: &Arc<SqliteStore>, total: usize, submitters: usize) -> (f64, u
     )
 }
 
+/// The alternative design: the body in a file of its own (written and
+/// synced with its directory) and only the row in the database.
+fn enqueue_with_files(
+    store: &Arc<SqliteStore>,
+    dir: &std::path::Path,
+    total: usize,
+    submitters: usize,
+) -> f64 {
+    let files = dir.join("bodies");
+    std::fs::create_dir_all(&files).unwrap();
+    let start = Instant::now();
+    let per = total / submitters;
+    std::thread::scope(|s| {
+        for t in 0..submitters {
+            let (store, files) = (Arc::clone(store), &files);
+            s.spawn(move || {
+                let d = std::fs::File::open(files).unwrap();
+                for i in 0..per {
+                    let mut f = std::fs::File::create(files.join(format!("{t}-{i}"))).unwrap();
+                    f.write_all(&body()).unwrap();
+                    f.sync_all().unwrap();
+                    d.sync_all().unwrap();
+                    let mut sub = submission(t * per + i, 10);
+                    sub.body.clear();
+                    store.enqueue(sub).unwrap();
+                }
+            });
+        }
+    });
+    (per * submitters) as f64 / start.elapsed().as_secs_f64()
+}
+
 /// Claims, begins and completes (delivered) everything due; returns rows/s.
 fn drain(store: &SqliteStore, workers: usize) -> (f64, usize) {
     let start = Instant::now();
@@ -235,6 +267,18 @@ fn main() {
             "| {submitters} | {total} | {rate:.0} | {commits} | {:.0} | {:.1} |",
             commits as f64 / elapsed.as_secs_f64(),
             total as f64 / commits.max(1) as f64
+        );
+    }
+    for submitters in [1, 8, 64] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(open(&dir));
+        let total = 500 * submitters.min(16);
+        let files = enqueue_with_files(&store, dir.path(), total, submitters);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(open(&dir));
+        let (blobs, _, _) = enqueue(&store, total, submitters);
+        println!(
+            "{submitters} submitters, same run: body in a file + row {files:.0} msgs/s, body as BLOB {blobs:.0} msgs/s"
         );
     }
     println!();

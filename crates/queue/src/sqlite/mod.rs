@@ -1,15 +1,16 @@
 //! The embedded store: SQLite in WAL mode with `synchronous=FULL`, bodies
 //! as BLOBs in the same group-committed transaction as their rows.
 //!
-//! Why BLOBs (benches/queue_bench.rs, one run on this 2-core machine with
-//! a busy neighbour; the raw "append 4 KiB + fsync" ceiling was 228/s in
-//! that run): a file per message (create, write 1 KiB, fsync file and
-//! directory) gave 121 msgs/s with 1 writer and 2,145/s with 8, and that is
-//! only the body: its queue row still needs a commit of its own. BLOB rows
-//! in the group-committed transaction gave 344 msgs/s with 1 submitter (one
-//! commit each), 1,569/s with 8 (7.3 rows per commit) and 14,132/s with 64
-//! (50.5 rows per commit). Counted with strace: 1.03 fsync per message with
-//! 1 submitter, 0.16 with 8 and 0.02 with 64 (the extra syncs are WAL
+//! Why BLOBs (benches/queue_bench.rs; the machine is shared, so only
+//! figures of one run compare). Enqueueing 1 KiB single-recipient messages
+//! with the body in a file of its own (create, write, fsync the file and
+//! its directory) plus the row in the database, against the body as a BLOB
+//! in the row's group-committed transaction, back to back in one run:
+//! 1 submitter 1,499 vs 3,644 msgs/s, 8 submitters 4,398 vs 13,516, 64
+//! submitters 6,189 vs 26,182. The file costs a file and a directory sync
+//! per message that no batching removes; the BLOB shares the one WAL sync
+//! of its batch. Counted with strace: 1.03 sync calls per message with 1
+//! submitter, 0.15 with 8 and 0.02 with 64 (the extras are WAL
 //! checkpoints); no file is opened O_SYNC/O_DSYNC.
 
 mod ops;
