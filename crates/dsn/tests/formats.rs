@@ -170,3 +170,58 @@ fn synchronous_replies_use_the_same_taxonomy() {
         assert_eq!((c.reason, c.hard), (reason, hard), "{code} {text}");
     }
 }
+
+#[test]
+fn sendmail_transcript_gives_the_recipient_and_remote_reply() {
+    let r = one(
+        "From: Mail Delivery Subsystem <MAILER-DAEMON@relay.example.org>\r\nTo: alice@example.org\r\nSubject: Returned mail: see transcript for details\r\n\r\n\
+The original message was received at Mon, 2 Mar 2026 10:00:00 +0100\r\nfrom localhost [127.0.0.1]\r\n\r\n\
+   ----- The following addresses had permanent fatal errors -----\r\n<erin@example.net>\r\n    (reason: 550 5.1.1 <erin@example.net>... User unknown)\r\n\r\n\
+   ----- Transcript of session follows -----\r\n... while talking to mx.example.net.:\r\n>>> RCPT To:<erin@example.net>\r\n<<< 550 5.1.1 <erin@example.net>... User unknown\r\n\
+550 5.1.1 <erin@example.net>... User unknown\r\n\r\n   ----- Unsent message follows -----\r\nTo: erin@example.net\r\n\r\nhi\r\n",
+    );
+    assert_eq!(r.recipient.as_deref(), Some("erin@example.net"));
+    assert_eq!(r.status, Some(Status::Code("5.1.1".parse().unwrap())));
+    assert_eq!(
+        (r.reply_code, r.reason, r.hard),
+        (Some(550), Reason::UserUnknown, true)
+    );
+}
+
+#[test]
+fn exchange_text_names_recipient_after_its_phrase() {
+    let r = one(
+        "From: System Administrator <postmaster@corp.example>\r\nTo: alice@example.org\r\nSubject: Undeliverable: hello\r\n\r\n\
+Your message\r\n  To:      frank@corp.example\r\n  Subject: hello\r\n\r\ndid not reach the following recipient(s):\r\n\r\n\
+frank@corp.example on Mon, 2 Mar 2026 10:00:00 +0100\r\n    The recipient name is not recognized\r\n    MSEXCH:IMS:CORP:SITE:SERVER 0 (000C05A6) Unknown Recipient\r\n",
+    );
+    assert_eq!(r.recipient.as_deref(), Some("frank@corp.example"));
+    assert_eq!((r.reason, r.hard), (Reason::UserUnknown, true));
+    assert_eq!(r.status, Some(Status::Code("5.0.0".parse().unwrap())));
+}
+
+#[test]
+fn postfix_refusal_at_end_of_data_is_policy_not_unknown_user() {
+    let a = analyze(
+        b"From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\r\nTo: alice@example.org\r\nSubject: Undelivered Mail Returned to Sender\r\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\n\
+This is the mail system at host mx.example.org.\r\n\r\n<gina@example.net>: host mx.example.net[192.0.2.5] said: 550 Unknown user\r\n    gina@example.net (in reply to end of DATA command)\r\n\r\n\
+--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.org\r\n\r\nFinal-Recipient: rfc822; gina@example.net\r\nAction: failed\r\nStatus: 5.0.0\r\n\
+Remote-MTA: dns; mx.example.net\r\nDiagnostic-Code: smtp; 550 Unknown user gina@example.net\r\n\r\n--B--\r\n",
+    );
+    let r = &a.recipients[0];
+    assert_eq!(r.recipient.as_deref(), Some("gina@example.net"));
+    assert_eq!(r.remote_mta.as_deref(), Some("mx.example.net"));
+    assert_eq!((r.reason, r.hard), (Reason::Policy, false));
+}
+
+#[test]
+fn opensmtpd_line_gives_address_and_reason() {
+    let r = one(
+        "From: Mailer Daemon <MAILER-DAEMON@mx.example.org>\r\nTo: alice@example.org\r\nSubject: Delivery status notification: error\r\n\r\n\
+    Hi!\r\n\r\n    This is the MAILER-DAEMON, please DO NOT REPLY to this e-mail.\r\n\r\n    An error has occurred while attempting to deliver a message for\r\n    the following list of recipients:\r\n\r\n\
+hank@nowhere.example: Domain does not exist\r\n\r\n    Below is a copy of the original message:\r\n\r\nTo: hank@nowhere.example\r\n\r\nhi\r\n",
+    );
+    assert_eq!(r.recipient.as_deref(), Some("hank@nowhere.example"));
+    assert_eq!((r.reason, r.hard), (Reason::HostUnknown, true));
+}
