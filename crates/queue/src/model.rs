@@ -309,6 +309,9 @@ pub struct RetiredMessage {
     pub last_activity: SystemTime,
     /// When the cleanup deletes it.
     pub keep_until: SystemTime,
+    /// An admin failed or dropped it; such outcomes do not count for the
+    /// repeated-failure suppression rule.
+    pub by_admin: bool,
 }
 
 /// A hold rule. Empty fields match anything; a new or existing row is held

@@ -118,6 +118,10 @@ pub trait Store: Send + Sync {
     /// Gives leases back without an attempt.
     fn release(&self, node: &str, ids: &[i64]) -> Result<(), StoreError>;
 
+    /// Gives back every lease `node` holds (a node restarting under the same
+    /// name calls this before it claims); returns how many.
+    fn release_all(&self, node: &str) -> Result<u64, StoreError>;
+
     /// Registers an attempt before dialing: attempts+1, last attempt = now,
     /// a "delivering..." result, and next attempt pushed to the backoff, so
     /// a crash before completion does not make the row due at once.
@@ -220,8 +224,9 @@ pub trait Store: Send + Sync {
     /// the failure is in the history (the store's own [`Store::complete`]
     /// and [`Store::record_bounce`] call it): suppresses at once for the
     /// codes of [`crate::suppresses_immediately`], otherwise when the last
-    /// three counted history outcomes for this exact address (delivered or
-    /// failed; canceled and suppressed rows do not count) were all failures.
+    /// three counted history outcomes of this account for this exact address
+    /// (delivered or failed; admin fails and drops and suppressed rows do
+    /// not count) were all failures.
     /// Does nothing when the base address is already listed. Returns whether
     /// an entry was added.
     fn suppress_after_failure(

@@ -494,3 +494,39 @@ fn scheduling_state_is_rebuilt_from_due_queries() {
         }
     );
 }
+
+#[test]
+fn restarting_node_releases_its_leases() {
+    let env = env();
+    let ids = env
+        .store
+        .enqueue(submission(
+            "a",
+            "a@example.org",
+            &["x@example.com", "y@example.net"],
+        ))
+        .unwrap();
+    env.store
+        .claim(ClaimRequest {
+            max_batches: 1,
+            ..claim_req("n1")
+        })
+        .unwrap();
+    env.store.claim(claim_req("n2")).unwrap();
+    let env = env.reopen();
+    assert_eq!(env.store.release_all("n1").unwrap(), 1);
+    assert_eq!(
+        ids_of(&env.store.claim(claim_req("n1")).unwrap()),
+        vec![ids[0]]
+    );
+}
+
+#[test]
+fn store_is_usable_as_a_trait_object() {
+    let env = env();
+    let store: Arc<dyn Store> = Arc::new(env.store);
+    let ids = store
+        .enqueue(submission("a", "a@example.org", &["x@example.com"]))
+        .unwrap();
+    assert_eq!(store.get(ids[0]).unwrap().unwrap().id, ids[0]);
+}

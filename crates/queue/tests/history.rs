@@ -216,6 +216,23 @@ fn three_consecutive_failures_suppress_the_exact_address() {
             ..Filter::default()
         })
         .unwrap();
+    // Nor does an admin fail.
+    let failed = enqueue_one(&env, "x@example.com");
+    env.clock.advance(Duration::from_secs(1));
+    let gone = env
+        .store
+        .fail(&Filter {
+            ids: vec![failed],
+            ..Filter::default()
+        })
+        .unwrap();
+    assert_eq!(gone.len(), 1);
+    let admin = HistoryFilter {
+        ids: vec![failed],
+        ..HistoryFilter::default()
+    };
+    let h = env.store.history(&admin, &HistorySort::default()).unwrap();
+    assert_eq!((h[0].event, h[0].by_admin), (Event::Failed, true));
     // A failure to a different spelling of the same base address does not count.
     assert_eq!(
         fail("X+1@example.com"),

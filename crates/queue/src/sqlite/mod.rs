@@ -257,6 +257,18 @@ impl Store for SqliteStore {
         self.write_relaxed(move |c, _| ops::release(c, &node, &ids))
     }
 
+    fn release_all(&self, node: &str) -> Result<u64, StoreError> {
+        let node = node.to_string();
+        self.write_relaxed(move |c, _| {
+            c.execute(
+                "UPDATE msgs SET lease_owner = '', lease_until = NULL WHERE lease_owner = ?1",
+                [node],
+            )
+            .map(|n| n as u64)
+            .map_err(db("releasing leases"))
+        })
+    }
+
     fn begin_attempt(&self, node: &str, ids: &[i64]) -> Result<Vec<QueuedMessage>, StoreError> {
         let (node, ids) = (node.to_string(), ids.to_vec());
         self.write(move |c, s| ops::begin_attempt(c, s, &node, &ids))

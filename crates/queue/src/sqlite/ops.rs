@@ -382,6 +382,7 @@ pub(crate) fn retire(
     shared: &Shared,
     m: &QueuedMessage,
     event: Event,
+    by_admin: bool,
 ) -> Result<(), StoreError> {
     let now = shared.clock.now();
     let keep = shared.retention.for_account(&m.account);
@@ -391,6 +392,7 @@ pub(crate) fn retire(
         values.push(Value::Integer(i64::from(event == Event::Delivered)));
         values.push(Value::Integer(to_ms(now)));
         values.push(Value::Integer(to_ms(now + keep)));
+        values.push(Value::Integer(i64::from(by_admin)));
         let sql = format!(
             "INSERT INTO retired ({}) VALUES ({})",
             retired_cols(),
@@ -439,12 +441,12 @@ pub(crate) fn complete(
         m.lease_until = None;
         let final_failure = match c.outcome {
             Outcome::Delivered => {
-                retire(conn, shared, &m, Event::Delivered)?;
+                retire(conn, shared, &m, Event::Delivered, false)?;
                 out.push(Completed::Delivered);
                 continue;
             }
             Outcome::Suppressed => {
-                retire(conn, shared, &m, Event::Suppressed)?;
+                retire(conn, shared, &m, Event::Suppressed, false)?;
                 out.push(Completed::Suppressed);
                 continue;
             }
@@ -452,7 +454,7 @@ pub(crate) fn complete(
             Outcome::Temporary => m.attempts >= m.effective_max_attempts(),
         };
         if final_failure {
-            retire(conn, shared, &m, Event::Failed)?;
+            retire(conn, shared, &m, Event::Failed, false)?;
             let suppressed_now = code != 0
                 && suppress_after_failure(
                     conn,
@@ -535,7 +537,7 @@ fn cancel_filtered(
         } else {
             Vec::new()
         };
-        retire(conn, shared, &m, event)?;
+        retire(conn, shared, &m, event, true)?;
         out.push(FailedMessage { message: m, body });
     }
     Ok(out)
@@ -667,7 +669,7 @@ pub(crate) fn suppress_after_failure(
     } else {
         let last: Vec<bool> = conn
             .prepare_cached(
-                "SELECT success FROM retired WHERE recipient = ?1 AND account = ?2 AND event IN ('delivered', 'failed') \
+                "SELECT success FROM retired WHERE recipient = ?1 AND account = ?2 AND event IN ('delivered', 'failed') AND by_admin = 0 \
                  ORDER BY last_activity DESC, id DESC LIMIT 3",
             )
             .and_then(|mut st| {

@@ -21,7 +21,7 @@ pub(crate) fn msg_cols() -> String {
 
 /// `retired` columns: the common ones, then the history-only ones.
 pub(crate) fn retired_cols() -> String {
-    format!("{COMMON_COLS}, event, success, last_activity, keep_until")
+    format!("{COMMON_COLS}, event, success, last_activity, keep_until, by_admin")
 }
 
 const COMMON_COUNT: usize = 27;
@@ -109,6 +109,7 @@ pub(crate) fn read_retired(row: &Row<'_>) -> rusqlite::Result<RetiredMessage> {
         success: row.get(COMMON_COUNT + 1)?,
         last_activity: from_ms(row.get(COMMON_COUNT + 2)?),
         keep_until: from_ms(row.get(COMMON_COUNT + 3)?),
+        by_admin: row.get(COMMON_COUNT + 4)?,
     })
 }
 

@@ -126,7 +126,13 @@ CREATE INDEX retired_envid ON retired (account, envid);
 CREATE INDEX retired_message_id ON retired (account, message_id);
 ";
 
-const MIGRATIONS: [&str; 3] = [V1, V2, V3];
+/// Version 4: admin fails and drops are marked, so the suppression rule
+/// can leave them out.
+const V4: &str = "
+ALTER TABLE retired ADD COLUMN by_admin INTEGER NOT NULL DEFAULT 0;
+";
+
+const MIGRATIONS: [&str; 4] = [V1, V2, V3, V4];
 
 /// The version a fully migrated database has.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
