@@ -47,6 +47,7 @@ mod sqlite;
 mod store;
 mod suppression;
 mod time;
+mod timebound;
 
 pub use backoff::{
     DEFAULT_MAX_ATTEMPTS, FIRST_BACKOFF, Jitter, MAX_JITTER, backoff, random_jitter,
@@ -56,3 +57,4 @@ pub use model::*;
 pub use sqlite::{Options, SCHEMA_VERSION, SqliteStore, WriterStats};
 pub use store::{FailedMessage, Retention, Store, StoreError};
 pub use suppression::{base_address, suppresses_immediately};
+pub use timebound::{TimeBoundError, parse_time_bound};

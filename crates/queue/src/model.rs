@@ -525,8 +525,9 @@ pub enum SortField {
     Queued,
 }
 
-/// Sort order and keyset position for queue listings.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Sort order and keyset position for queue listings. The default is the
+/// soonest due first.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sort {
     /// The field.
     pub field: SortField,
@@ -534,6 +535,16 @@ pub struct Sort {
     pub asc: bool,
     /// Continue after this row: its sort field value and id.
     pub after: Option<(SystemTime, i64)>,
+}
+
+impl Default for Sort {
+    fn default() -> Self {
+        Sort {
+            field: SortField::NextAttempt,
+            asc: true,
+            after: None,
+        }
+    }
 }
 
 /// Selects history rows.
@@ -573,7 +584,8 @@ pub enum HistorySortField {
     Queued,
 }
 
-/// Sort order and keyset position for history listings.
+/// Sort order and keyset position for history listings. The default is the
+/// most recent activity first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HistorySort {
     /// The field.

@@ -141,7 +141,7 @@ pub trait Store: Send + Sync {
     /// Earliest due time per recipient domain of rows that are not held.
     fn next_due_per_domain(&self) -> Result<Vec<(String, SystemTime)>, StoreError>;
     /// Rows not held and due at or before `until`, by due time then id,
-    /// after the keyset position `after`, at most `limit`.
+    /// after the keyset position `after`, at most `limit` (0 = no limit).
     fn due(
         &self,
         until: SystemTime,
