@@ -42,6 +42,7 @@
 
 mod backoff;
 mod clock;
+pub mod engine;
 mod model;
 mod sqlite;
 mod store;
