@@ -185,7 +185,7 @@ pub trait Store: Send + Sync {
     fn history_by_from_id(&self, from_id: &str) -> Result<Option<RetiredMessage>, StoreError>;
     /// Deletes history rows whose keep-until has passed; returns how many.
     fn cleanup_history(&self) -> Result<u64, StoreError>;
-    /// An incoming bounce for a retired row: appends an "incoming message"
+    /// An incoming bounce (DSN action "failed") for a retired row: appends an "incoming message"
     /// result with the bounce's reply, marks the row failed and applies the
     /// suppression rule. Returns whether the address was suppressed now.
     fn record_bounce(

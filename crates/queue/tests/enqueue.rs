@@ -332,3 +332,16 @@ fn domain_tls_record_is_updated_in_place() {
         })
     );
 }
+
+#[test]
+fn address_literal_recipient_is_keyed_by_its_bracketed_form() {
+    let env = env();
+    let ids = env
+        .store
+        .enqueue(submission("a", "a@example.org", &["x@[192.0.2.7]"]))
+        .unwrap();
+    let m = env.store.get(ids[0]).unwrap().unwrap();
+    assert_eq!(m.recipient, "x@[192.0.2.7]");
+    assert_eq!(m.recipient_domain, "[192.0.2.7]");
+    assert_eq!(m.recipient_address().unwrap(), addr("x@[192.0.2.7]"));
+}

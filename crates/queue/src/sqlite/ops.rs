@@ -725,7 +725,7 @@ pub(crate) fn record_bounce(
         reason: e.to_string(),
     })?;
     conn.execute(
-        "UPDATE retired SET results = ?1, success = 0, event = 'failed', last_activity = ?2 WHERE id = ?3",
+        "UPDATE retired SET results = ?1, success = 0, event = 'failed', by_admin = 0, last_activity = ?2 WHERE id = ?3",
         params![results, to_ms(now), id],
     )
     .map_err(db("recording bounce"))?;
