@@ -187,18 +187,10 @@ pub fn parse_mta(value: &str) -> Mta {
     }
 }
 
-/// Encodes an address as RFC 6533 utf-8-addr-xtext: printable ASCII except
-/// `+`, `\` and `=` as is, everything else as `\x{HEX}`.
+/// Encodes an address as RFC 6533 utf-8-addr-xtext (7-bit, `\x{HEX}`
+/// escapes); the same encoding the SMTP layer uses for ORCPT.
 pub fn encode_utf8_addr(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_ascii_graphic() && !matches!(c, '+' | '\\' | '=') {
-            out.push(c);
-        } else {
-            out.push_str(&format!("\\x{{{:X}}}", u32::from(c)));
-        }
-    }
-    out
+    smtp::xtext::encode_utf8_addr(s)
 }
 
 /// Undoes `\x{HEX}` escapes; anything malformed is kept as written.
