@@ -299,3 +299,36 @@ async fn wrong_password_is_a_permanent_535() {
     assert_eq!(err.enhanced_code(), Some("5.7.8".parse().unwrap()));
     assert!(err.is_permanent());
 }
+
+#[tokio::test]
+#[ignore = "needs postfix and dovecot; run by .ci/run"]
+async fn implicit_tls_on_the_submissions_port_authenticates_and_delivers() {
+    let pf = Postfix::start();
+    let mut auth = AuthConfig::new("alice", "secret");
+    auth.options.allowed = vec![Mechanism::Plain];
+    let config = ClientConfig {
+        tls: TlsMode::Immediate,
+        auth: Some(auth),
+        ..opportunistic()
+    };
+    let mut client = connect(pf.submissions_addr(), config).await.unwrap();
+    assert!(client.tls().is_some());
+    assert!(!client.extensions().starttls);
+    assert_eq!(client.authenticated(), Some(Mechanism::Plain));
+    let env = Envelope::new(Some(addr("alice@example.org")), vec![addr("x@example.com")]);
+    let d = client.deliver(&env, MESSAGE).await.unwrap();
+    client.quit().await.unwrap();
+
+    let log = pf.wait_delivered(&queue_id(&d));
+    assert!(
+        log.iter()
+            .any(|l| l.contains("sasl_method=PLAIN, sasl_username=alice")),
+        "{log:?}"
+    );
+    // No STARTTLS command: the session was encrypted from the start.
+    let all = pf.maillog();
+    assert!(
+        all.contains("ehlo=1 auth=1 mail=1 rcpt=1 bdat=1 quit=1"),
+        "{all}"
+    );
+}

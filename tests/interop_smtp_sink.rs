@@ -437,3 +437,14 @@ async fn reply_550_in_the_middle_of_message_data_is_a_permanent_failure() {
     assert!(err.is_permanent());
     assert!(!client.can_reuse());
 }
+
+#[tokio::test]
+#[ignore = "needs smtp-sink; run by .ci/run"]
+async fn delivery_over_ipv6_loopback() {
+    let sink = SmtpSink::start_on("::1".parse().unwrap(), &[]);
+    let d = deliver(&sink, &["b@example.net"]).await.unwrap();
+    assert_eq!(d.delivered(), 1);
+    let dumps = sink.wait_dumps(1);
+    assert_eq!(dumps[0].rcpt_args, ["<b@example.net>"]);
+    assert_eq!(dumps[0].message, STORED);
+}

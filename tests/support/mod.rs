@@ -7,7 +7,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -30,7 +30,12 @@ pub fn peers_dir() -> PathBuf {
 
 /// A loopback TCP port nobody listens on right now.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind 127.0.0.1:0");
+    free_port_on(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+/// A TCP port nobody listens on right now at `ip`.
+pub fn free_port_on(ip: IpAddr) -> u16 {
+    let l = TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("bind {ip}:0: {e}"));
     l.local_addr().expect("local_addr").port()
 }
 
@@ -57,14 +62,19 @@ fn running_as_root() -> bool {
 
 /// Waits until something accepts TCP connections on 127.0.0.1:`port`.
 pub fn wait_listening(port: u16, what: &str) {
+    wait_listening_on(SocketAddr::from((Ipv4Addr::LOCALHOST, port)), what);
+}
+
+/// Waits until something accepts TCP connections on `addr`.
+pub fn wait_listening_on(addr: SocketAddr, what: &str) {
     let deadline = Instant::now() + PATIENCE;
     while Instant::now() < deadline {
-        if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+        if TcpStream::connect(addr).is_ok() {
             return;
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-    panic!("{what} did not listen on 127.0.0.1:{port} within {PATIENCE:?}");
+    panic!("{what} did not listen on {addr} within {PATIENCE:?}");
 }
 
 /// Polls `f` until it returns `Some`, or panics after [`PATIENCE`] with `what`.
@@ -157,8 +167,9 @@ impl SinkDump {
     }
 }
 
-/// A running `smtp-sink` on 127.0.0.1, dumping every transaction to its own file.
+/// A running `smtp-sink` on loopback, dumping every transaction to its own file.
 pub struct SmtpSink {
+    ip: IpAddr,
     /// The port it listens on.
     pub port: u16,
     dir: TempDir,
@@ -169,6 +180,11 @@ impl SmtpSink {
     /// Starts `smtp-sink -c -d DIR/... [options] 127.0.0.1:PORT 64` (with `-u nobody` as root).
     /// `options` are smtp-sink's own, e.g. `["-r", "RCPT"]` or `["-f", "MAIL", "-B", "550 5.7.1 No"]`.
     pub fn start(options: &[&str]) -> SmtpSink {
+        SmtpSink::start_on(IpAddr::V4(Ipv4Addr::LOCALHOST), options)
+    }
+
+    /// Like [`SmtpSink::start`], listening on `ip` (127.0.0.1 or ::1) only.
+    pub fn start_on(ip: IpAddr, options: &[&str]) -> SmtpSink {
         let bin = require("/usr/sbin/smtp-sink");
         let dir = tempfile::Builder::new()
             .prefix("postel-sink-")
@@ -187,26 +203,31 @@ impl SmtpSink {
             cmd.args(["-u", "nobody"]);
         }
         let counters = std::fs::File::create(dir.path().join("counters")).expect("counters file");
-        let port = free_port();
+        let port = free_port_on(ip);
         let template = format!("{}/%Y%m%d%H%M%S.", dumps.display());
         cmd.arg("-c")
             .arg("-d")
             .arg(template)
             .args(options)
-            .arg(format!("127.0.0.1:{port}"))
+            .arg(SocketAddr::new(ip, port).to_string())
             .arg("64")
             .stdin(Stdio::null())
             .stdout(counters.try_clone().expect("dup"))
             .stderr(counters);
         let child = cmd.spawn().expect("spawn smtp-sink");
-        let sink = SmtpSink { port, dir, child };
-        wait_listening(port, "smtp-sink");
+        let sink = SmtpSink {
+            ip,
+            port,
+            dir,
+            child,
+        };
+        wait_listening_on(sink.addr(), "smtp-sink");
         sink
     }
 
-    /// `127.0.0.1:port`.
+    /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from((Ipv4Addr::LOCALHOST, self.port))
+        SocketAddr::new(self.ip, self.port)
     }
 
     /// Every transaction dumped so far, sorted by sender and then recipients (the
@@ -259,6 +280,8 @@ pub struct Postfix {
     pub port: u16,
     /// Submission port: STARTTLS and AUTH required.
     pub submission: u16,
+    /// Submissions port: TLS from the first byte (RFC 8314), AUTH required.
+    pub submissions: u16,
     dir: TempDir,
 }
 
@@ -281,23 +304,34 @@ impl Postfix {
             .prefix("postel-postfix-")
             .tempdir()
             .expect("tempdir");
-        let port = free_port();
-        let mut submission = free_port();
-        while submission == port {
-            submission = free_port();
+        let mut ports: Vec<u16> = Vec::new();
+        while ports.len() < 3 {
+            let p = free_port();
+            if !ports.contains(&p) {
+                ports.push(p);
+            }
         }
+        let (port, submission, submissions) = (ports[0], ports[1], ports[2]);
         let d = dir.path().to_str().expect("utf-8 temp path").to_string();
         let pf = Postfix {
             port,
             submission,
+            submissions,
             dir,
         };
         run_script(
             &peers_dir().join("postfix/start.sh"),
-            &[&d, &port.to_string(), &submission.to_string(), transport],
+            &[
+                &d,
+                &port.to_string(),
+                &submission.to_string(),
+                transport,
+                &submissions.to_string(),
+            ],
         );
         wait_listening(port, "postfix smtpd");
         wait_listening(submission, "postfix submission");
+        wait_listening(submissions, "postfix submissions");
         pf
     }
 
@@ -309,6 +343,11 @@ impl Postfix {
     /// `127.0.0.1:submission`.
     pub fn submission_addr(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.submission))
+    }
+
+    /// `127.0.0.1:submissions`.
+    pub fn submissions_addr(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.submissions))
     }
 
     /// The PEM file of the self-signed certificate its smtpd presents.
@@ -401,6 +440,8 @@ impl Aiosmtpd {
             .tempdir()
             .expect("tempdir");
         let port = free_port();
+        let log_path = dir.path().join("aiosmtpd.log");
+        let log = std::fs::File::create(&log_path).expect("aiosmtpd log file");
         let mut child = Command::new(py)
             .arg(peers_dir().join("aiosmtpd_scram.py"))
             .args(["--port", &port.to_string(), "--user", "alice:secret"])
@@ -410,7 +451,7 @@ impl Aiosmtpd {
             .env("PYTHONWARNINGS", "ignore")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("spawn aiosmtpd_scram.py");
         let stdout = child.stdout.take().expect("stdout");
@@ -425,7 +466,8 @@ impl Aiosmtpd {
         });
         let ready = rx.recv_timeout(PATIENCE).unwrap_or_else(|e| {
             let _ = child.kill();
-            panic!("aiosmtpd_scram.py printed no READY line: {e}")
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            panic!("aiosmtpd_scram.py printed no READY line ({e}); its stderr:\n{log}")
         });
         assert_eq!(ready, format!("READY {port}"));
         Aiosmtpd {

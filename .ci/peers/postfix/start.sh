@@ -1,18 +1,19 @@
 #!/bin/bash
 # Start a private Postfix (+ Dovecot SASL) instance on loopback, as root.
-#   sh start.sh DIR [PORT] [SUBMISSION_PORT] [RELAY]
+#   bash start.sh DIR [PORT] [SUBMISSION_PORT] [RELAY] [TLS_PORT]
 #   PORT (default 2525): SMTP, STARTTLS optional, AUTH after STARTTLS, loopback may relay
 #   SUBMISSION_PORT (default 2588): STARTTLS required, AUTH required
 #   RELAY (default discard:): e.g. smtp:[127.0.0.1]:2526 to hand every message to smtp-sink
+#   TLS_PORT (default 2465): implicit TLS (submissions, RFC 8314), AUTH required
 # Users: alice/secret, bob/hunter2 (DIR/dovecot/users). Stop: sh stop.sh DIR
 # Needs: apt-get install postfix dovecot-core openssl
 set -eu
-DIR=$1; PORT=${2:-2525}; SUBPORT=${3:-2588}; RELAY=${4:-discard:}
+DIR=$1; PORT=${2:-2525}; SUBPORT=${3:-2588}; RELAY=${4:-discard:}; TLSPORT=${5:-2465}
 HERE=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$DIR/etc" "$DIR/data" "$DIR/queue" "$DIR/dovecot/state"
 chmod 755 "$DIR" "$DIR/dovecot"
 fill() {
-  sed -e "s|@DIR@|$DIR|g" -e "s|@PORT@|$PORT|g" -e "s|@SUBPORT@|$SUBPORT|g" \
+  sed -e "s|@DIR@|$DIR|g" -e "s|@PORT@|$PORT|g" -e "s|@SUBPORT@|$SUBPORT|g" -e "s|@TLSPORT@|$TLSPORT|g" \
       -e "s|@RELAY@|$RELAY|g" -e "s|@HOST@|mx.postel.test|g" \
       -e "s|@LISTEN4@|127.0.0.1|g" -e "s|@LISTEN6@|[::1]|g" "$1" > "$2"
 }
@@ -32,4 +33,4 @@ for i in $(seq 50); do
 done
 (exec 3<>/dev/tcp/127.0.0.1/$PORT) 2>/dev/null \
   || { echo "postfix does not listen on 127.0.0.1:$PORT (see $DIR/maillog)" >&2; exit 1; }
-echo "postfix master pid $(tr -d ' ' < "$DIR/queue/pid/master.pid") dovecot pid $(cat "$DIR/dovecot/master.pid") port $PORT submission $SUBPORT"
+echo "postfix master pid $(tr -d ' ' < "$DIR/queue/pid/master.pid") dovecot pid $(cat "$DIR/dovecot/master.pid") port $PORT submission $SUBPORT submissions $TLSPORT"
