@@ -173,3 +173,23 @@ async fn smtputf8_envelope_is_delivered_with_the_smtputf8_parameter() {
     assert_eq!(event["mail_from"], "jörg@bücher.example");
     assert_eq!(event["rcpt_tos"], serde_json::json!(["ü@例え.jp"]));
 }
+
+#[tokio::test]
+#[ignore = "needs the python venv with aiosmtpd and scramp; run by .ci/run"]
+async fn without_plus_offered_the_client_falls_back_to_scram_sha_256() {
+    // --no-plus: the server offers no -PLUS mechanism; the client, able to bind,
+    // says so with the "y" GS2 flag, which scramp accepts when it offered no PLUS.
+    let server = Aiosmtpd::start(&["--no-plus"]);
+    let mut auth = AuthConfig::new("alice", "secret");
+    auth.options.channel_binding = ChannelBindingType::TlsServerEndPoint;
+    let client = connect(&server, config(Some(auth))).await.unwrap();
+    assert!(
+        !client
+            .extensions()
+            .auth
+            .iter()
+            .any(|m| m.ends_with("-PLUS"))
+    );
+    assert_eq!(client.authenticated(), Some(Mechanism::ScramSha256));
+    client.quit().await.unwrap();
+}
