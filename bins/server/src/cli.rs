@@ -1,0 +1,417 @@
+//! The command line: `postel localserve|serve|account|queue|holdrule|suppression`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use queue::HoldRule;
+use tokio::sync::watch;
+
+use crate::admin::{self, Paging, Selection};
+use crate::config::Config;
+use crate::config::values::parse_duration;
+use crate::localserve;
+use crate::policy::Policy;
+use crate::stores::Stores;
+
+/// Outbound mail for applications.
+#[derive(Debug, Parser)]
+#[command(name = "postel", version, about)]
+pub struct Cli {
+    /// Data directory for admin commands (default: the config's data_dir,
+    /// else ./postel-localserve).
+    #[arg(long, global = true)]
+    pub dir: Option<PathBuf>,
+    /// Config file whose data_dir admin commands use.
+    #[arg(short = 'c', long = "config", global = true)]
+    pub config: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run everything on localhost for trying Postel out.
+    Localserve {
+        /// Password of postel@localhost.
+        #[arg(long, default_value = localserve::DEFAULT_PASSWORD)]
+        password: String,
+        /// Webhook URL (accepted; webhooks come with the web API).
+        #[arg(long)]
+        webhook_url: Option<String>,
+        /// How long `...timeout` recipients stay silent before 451.
+        #[arg(long, default_value = "1h")]
+        timeout_hang: String,
+    },
+    /// Run a deployment from the config file given with -c.
+    Serve,
+    /// Accounts.
+    #[command(subcommand)]
+    Account(AccountCmd),
+    /// The queue and its history.
+    #[command(subcommand)]
+    Queue(QueueCmd),
+    /// Hold rules.
+    #[command(subcommand)]
+    Holdrule(HoldruleCmd),
+    /// Per-account suppression lists.
+    #[command(subcommand)]
+    Suppression(SuppressionCmd),
+}
+
+/// `postel account ...`.
+#[derive(Debug, Subcommand)]
+pub enum AccountCmd {
+    /// Add an account with its addresses.
+    Add {
+        /// Account name.
+        name: String,
+        /// Addresses.
+        #[arg(required = true)]
+        addresses: Vec<String>,
+    },
+    /// Set the password, read from the first line of standard input.
+    Password {
+        /// Account name.
+        name: String,
+    },
+    /// List accounts.
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `postel queue ...`.
+#[derive(Debug, Subcommand)]
+pub enum QueueCmd {
+    /// List queued messages.
+    List {
+        /// Which messages.
+        #[command(flatten)]
+        sel: Selection,
+        /// Paging and order.
+        #[command(flatten)]
+        paging: Paging,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one message with its attempts (JSON).
+    Show {
+        /// Message id.
+        id: i64,
+    },
+    /// Hold messages.
+    Hold {
+        /// Which messages.
+        #[command(flatten)]
+        sel: Selection,
+    },
+    /// Release held messages.
+    Release {
+        /// Which messages.
+        #[command(flatten)]
+        sel: Selection,
+    },
+    /// Move the next attempt: --now, or by a duration such as 30m or -1h.
+    Schedule {
+        /// Which messages.
+        #[command(flatten)]
+        sel: Selection,
+        /// Make them due now.
+        #[arg(long)]
+        now: bool,
+        /// Duration to add.
+        #[arg(allow_hyphen_values = true, required_unless_present = "now")]
+        duration: Option<String>,
+    },
+    /// Set the transport ("" for the routes).
+    Transport {
+        /// Transport name.
+        name: String,
+        /// Which messages.
+        #[command(flatten)]
+        sel: Selection,
+    },
+    /// Set REQUIRETLS: yes, no (TLS-Required: No) or default.
+    Requiretls {
+        /// yes, no or default.
+        value: String,
+        /// Which messages.
+        #[command(flatten)]
+        sel: Selection,
+    },
+    /// Release and make due now.
+    Retry {
+        /// Which messages.
+        #[command(flatten)]
+        sel: Selection,
+    },
+    /// Remove messages without a DSN.
+    Drop {
+        /// Which messages.
+        #[command(flatten)]
+        sel: Selection,
+    },
+    /// Fail messages (as if delivery failed permanently).
+    Fail {
+        /// Which messages.
+        #[command(flatten)]
+        sel: Selection,
+    },
+    /// Delivered and failed messages kept for the retention period.
+    History {
+        /// Which messages.
+        #[command(flatten)]
+        sel: Selection,
+        /// Paging and order.
+        #[command(flatten)]
+        paging: Paging,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `postel holdrule ...`.
+#[derive(Debug, Subcommand)]
+pub enum HoldruleCmd {
+    /// List hold rules.
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a rule; empty fields match anything, all given fields must match.
+    Add {
+        /// Sender account.
+        #[arg(long, default_value = "")]
+        account: String,
+        /// Sender domain.
+        #[arg(long, default_value = "")]
+        sender_domain: String,
+        /// Recipient domain.
+        #[arg(long, default_value = "")]
+        recipient_domain: String,
+    },
+    /// Remove a rule (held messages stay held).
+    Remove {
+        /// Rule id.
+        id: i64,
+    },
+}
+
+/// `postel suppression ...`.
+#[derive(Debug, Subcommand)]
+pub enum SuppressionCmd {
+    /// List suppressions.
+    List {
+        /// Only this account.
+        #[arg(long, default_value = "")]
+        account: String,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Suppress an address for an account.
+    Add {
+        /// Account.
+        account: String,
+        /// Address.
+        address: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Remove a suppression.
+    Remove {
+        /// Account.
+        account: String,
+        /// Address.
+        address: String,
+    },
+    /// Whether an address is suppressed.
+    Lookup {
+        /// Account.
+        account: String,
+        /// Address.
+        address: String,
+    },
+}
+
+/// Resolves to true on SIGINT or SIGTERM.
+fn shutdown_on_signals() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(target: "postel", error = %e, "cannot listen for SIGTERM");
+                        let _ = tokio::signal::ctrl_c().await;
+                        let _ = tx.send(true);
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        tracing::info!(target: "postel", "shutting down: no new connections, finishing sessions");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+fn admin_stores(cli: &Cli) -> anyhow::Result<Stores> {
+    let (dir, policy) = match (&cli.dir, &cli.config) {
+        (Some(d), _) => (d.clone(), Policy::default()),
+        (None, Some(c)) => {
+            let config = Config::load(c)?;
+            (config.data_dir.clone(), Policy::from_config(&config))
+        }
+        (None, None) => (PathBuf::from(localserve::DEFAULT_DIR), localserve::policy()),
+    };
+    if !dir.join(crate::stores::QUEUE_DB).exists() && !dir.join(crate::stores::MAILBOX_DB).exists()
+    {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Stores::open(&dir, policy.common_separator(), policy.retention())
+}
+
+/// Runs a parsed command line, writing command output to `out`.
+pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Localserve {
+            password,
+            webhook_url,
+            timeout_hang,
+        } => {
+            let hang = parse_duration(timeout_hang)
+                .with_context(|| format!("--timeout-hang {timeout_hang:?} is not a duration"))?;
+            let dir = cli
+                .dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(localserve::DEFAULT_DIR));
+            let listeners = localserve::Listeners::bind_default().await?;
+            writeln!(
+                out,
+                "postel localserve: data in {}\n  submission  127.0.0.1:{} (STARTTLS, AUTH PLAIN allowed in plaintext)\n  submissions 127.0.0.1:{} (self-signed certificate)\n  smtp        127.0.0.1:{} (local delivery)\n  account {} password {}\nrecipient local parts ending in temperror, permerror, timeout or a code like 552 simulate failures (prefix mailfrom/rcptto: at that command)",
+                dir.display(),
+                localserve::PORTS.1,
+                localserve::PORTS.2,
+                localserve::PORTS.0,
+                localserve::ADDRESS,
+                password
+            )?;
+            out.flush()?;
+            let opts = localserve::Options {
+                dir,
+                password: password.clone(),
+                hang,
+                webhook_url: webhook_url.clone(),
+            };
+            localserve::run(opts, listeners, shutdown_on_signals()).await
+        }
+        Command::Serve => {
+            let path = cli
+                .config
+                .as_deref()
+                .context("serve needs a config file: postel serve -c postel.toml")?;
+            crate::serve::run(path, shutdown_on_signals()).await
+        }
+        _ => {
+            let stores = admin_stores(&cli)?;
+            let out_ref = out;
+            tokio::task::block_in_place(|| admin(&cli.command, &stores, out_ref))
+        }
+    }
+}
+
+fn admin(cmd: &Command, s: &Stores, out: &mut dyn Write) -> anyhow::Result<()> {
+    match cmd {
+        Command::Account(c) => match c {
+            AccountCmd::Add { name, addresses } => admin::account_add(s, name, addresses, out),
+            AccountCmd::Password { name } => {
+                let stdin = std::io::stdin();
+                admin::account_password(s, name, &mut stdin.lock(), out)
+            }
+            AccountCmd::List { json } => admin::account_list(s, *json, out),
+        },
+        Command::Queue(c) => match c {
+            QueueCmd::List { sel, paging, json } => admin::queue_list(s, sel, paging, *json, out),
+            QueueCmd::Show { id } => admin::queue_show(s, *id, out),
+            QueueCmd::Hold { sel } => admin::queue_hold(s, sel, true, out),
+            QueueCmd::Release { sel } => admin::queue_hold(s, sel, false, out),
+            QueueCmd::Schedule { sel, now, duration } => {
+                admin::queue_schedule(s, sel, *now, duration.as_deref(), out)
+            }
+            QueueCmd::Transport { name, sel } => admin::queue_transport(s, sel, name, out),
+            QueueCmd::Requiretls { value, sel } => admin::queue_requiretls(s, sel, value, out),
+            QueueCmd::Retry { sel } => admin::queue_retry(s, sel, out),
+            QueueCmd::Drop { sel } => admin::queue_drop(s, sel, out),
+            QueueCmd::Fail { sel } => admin::queue_fail(s, sel, out),
+            QueueCmd::History { sel, paging, json } => {
+                admin::queue_history(s, sel, paging, *json, out)
+            }
+        },
+        Command::Holdrule(c) => match c {
+            HoldruleCmd::List { json } => admin::holdrule_list(s, *json, out),
+            HoldruleCmd::Add {
+                account,
+                sender_domain,
+                recipient_domain,
+            } => admin::holdrule_add(
+                s,
+                HoldRule {
+                    id: 0,
+                    account: account.clone(),
+                    sender_domain: sender_domain.clone(),
+                    recipient_domain: recipient_domain.clone(),
+                },
+                out,
+            ),
+            HoldruleCmd::Remove { id } => admin::holdrule_remove(s, *id, out),
+        },
+        Command::Suppression(c) => match c {
+            SuppressionCmd::List { account, json } => {
+                admin::suppression_list(s, account, *json, out)
+            }
+            SuppressionCmd::Add {
+                account,
+                address,
+                reason,
+            } => admin::suppression_add(s, account, address, reason, out),
+            SuppressionCmd::Remove { account, address } => {
+                admin::suppression_remove(s, account, address, out)
+            }
+            SuppressionCmd::Lookup { account, address } => {
+                admin::suppression_lookup(s, account, address, out)
+            }
+        },
+        Command::Localserve { .. } | Command::Serve => Ok(()),
+    }
+}
+
+/// Keeps a path-taking helper for callers that only have a config path.
+pub fn data_dir_of(config: &Path) -> anyhow::Result<PathBuf> {
+    Ok(Config::load(config)?.data_dir)
+}
+
+/// Parses a duration flag (used by tests of localserve's hang).
+pub fn duration_flag(s: &str) -> Option<Duration> {
+    parse_duration(s)
+}

@@ -1,0 +1,285 @@
+//! The shape of `postel.toml`. Names follow the reference's configuration
+//! (routes, transports, per-account limits) in snake_case.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::values::{Port, Span};
+
+/// The whole file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Our host name: greeting, EHLO, Received, DSN Reporting-MTA.
+    pub hostname: String,
+    /// Where the stores live (queue.db, mailbox.db).
+    pub data_dir: PathBuf,
+    /// Listening sockets.
+    #[serde(default)]
+    pub listeners: Listeners,
+    /// Certificate and key for STARTTLS and implicit TLS.
+    pub tls: Option<TlsFiles>,
+    /// Domains we send for, with their routes.
+    #[serde(default)]
+    pub domains: BTreeMap<String, DomainConfig>,
+    /// Accounts by name.
+    #[serde(default)]
+    pub accounts: BTreeMap<String, AccountConfig>,
+    /// Networks whose unauthenticated submissions are mapped to an account.
+    #[serde(default)]
+    pub trusted_networks: Vec<TrustedNetwork>,
+    /// Submission limits.
+    #[serde(default)]
+    pub submission: SubmissionConfig,
+    /// Queue settings.
+    #[serde(default)]
+    pub queue: QueueConfig,
+    /// Global routes, tried after account and domain routes.
+    #[serde(default)]
+    pub routes: Vec<Route>,
+    /// Named transports.
+    #[serde(default)]
+    pub transports: BTreeMap<String, Transport>,
+}
+
+/// Listening sockets; each is off unless given.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listeners {
+    /// Submission with STARTTLS (587).
+    pub submission: Option<Listener>,
+    /// Submission with implicit TLS (465).
+    pub submissions: Option<Listener>,
+    /// Inbound SMTP (25). Inbound handling comes later: it refuses all mail.
+    pub smtp: Option<Listener>,
+}
+
+/// One listening socket.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// IP address to bind.
+    pub address: String,
+    /// Port.
+    pub port: Port,
+}
+
+/// PEM files.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// Certificate chain, end entity first.
+    pub cert: PathBuf,
+    /// Private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// A domain we send for.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainConfig {
+    /// Routes for mail from this domain, after account routes.
+    #[serde(default)]
+    pub routes: Vec<Route>,
+}
+
+/// An account.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// Login and sender addresses, in configured domains.
+    pub addresses: Vec<String>,
+    /// Separator after which a local part carries a free tag (`+`).
+    pub catchall_separator: Option<String>,
+    /// Logins that turn on unique MAIL FROM (fromid) mode.
+    #[serde(default)]
+    pub fromid_login_addresses: Vec<String>,
+    /// How long retired messages are kept (default 7d).
+    pub retention: Option<Span>,
+    /// Messages (recipients) per 24 hours; default 1000, 0 = unlimited.
+    pub max_outgoing_messages_per_day: Option<u64>,
+    /// First-time recipients per 24 hours; default 200, 0 = unlimited.
+    pub max_first_time_recipients_per_day: Option<u64>,
+    /// Allow CRAM-MD5 (stores its HMAC-MD5 state).
+    #[serde(default)]
+    pub cram_md5: bool,
+    /// Routes for this account, tried first.
+    #[serde(default)]
+    pub routes: Vec<Route>,
+}
+
+/// A trusted network mapped to an account.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedNetwork {
+    /// CIDR.
+    pub network: String,
+    /// Account the submissions are for.
+    pub account: String,
+}
+
+/// Submission limits.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmissionConfig {
+    /// Recipients per message (default 1000).
+    #[serde(default = "default_max_recipients")]
+    pub max_recipients: usize,
+    /// Largest message in bytes (default 100 MiB).
+    #[serde(default = "default_max_message_size")]
+    pub max_message_size: u64,
+}
+
+fn default_max_recipients() -> usize {
+    1000
+}
+fn default_max_message_size() -> u64 {
+    100 * 1024 * 1024
+}
+
+impl Default for SubmissionConfig {
+    fn default() -> Self {
+        SubmissionConfig {
+            max_recipients: default_max_recipients(),
+            max_message_size: default_max_message_size(),
+        }
+    }
+}
+
+/// Queue settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueConfig {
+    /// Deliveries in flight overall (default 10).
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Deliveries in flight per recipient domain (default 1).
+    #[serde(default = "default_per_domain")]
+    pub per_domain_concurrency: usize,
+    /// Attempts before a message fails (default 8).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+}
+
+fn default_concurrency() -> usize {
+    10
+}
+fn default_per_domain() -> usize {
+    1
+}
+fn default_max_attempts() -> u32 {
+    8
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            concurrency: default_concurrency(),
+            per_domain_concurrency: default_per_domain(),
+            max_attempts: default_max_attempts(),
+        }
+    }
+}
+
+/// A route: when it matches, the message goes through `transport`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// Sender domains (".example.com" also matches subdomains); empty = any.
+    #[serde(default)]
+    pub from_domain: Vec<String>,
+    /// Recipient domains, same syntax; empty = any.
+    #[serde(default)]
+    pub to_domain: Vec<String>,
+    /// Matches only after this many previous attempts.
+    #[serde(default)]
+    pub minimum_attempts: u32,
+    /// Name of a transport.
+    pub transport: String,
+}
+
+/// A transport: exactly one method.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transport {
+    /// Submission with implicit TLS (default port 465).
+    pub submissions: Option<TransportSmtp>,
+    /// Submission with STARTTLS (default port 587).
+    pub submission: Option<TransportSmtp>,
+    /// SMTP smarthost with STARTTLS (default port 25).
+    pub smtp: Option<TransportSmtp>,
+    /// Direct delivery through a SOCKS5 proxy.
+    pub socks: Option<TransportSocks>,
+    /// Direct delivery to the MX hosts, optionally one IP family only.
+    pub direct: Option<TransportDirect>,
+    /// Fail every message at once.
+    pub fail: Option<TransportFail>,
+}
+
+/// A submission/SMTP next hop.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransportSmtp {
+    /// Host name.
+    pub host: String,
+    /// Port (default by method).
+    pub port: Option<Port>,
+    /// STARTTLS without certificate verification.
+    #[serde(default)]
+    pub starttls_insecure_skip_verify: bool,
+    /// No TLS at all.
+    #[serde(default)]
+    pub no_starttls: bool,
+    /// Credentials.
+    pub auth: Option<TransportAuth>,
+}
+
+/// Credentials for a submission transport.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransportAuth {
+    /// Username.
+    pub username: String,
+    /// Password.
+    pub password: String,
+    /// Allowed mechanisms; PLAIN only when listed. Empty: SCRAM and CRAM-MD5.
+    #[serde(default)]
+    pub mechanisms: Vec<String>,
+}
+
+/// A SOCKS5 proxy.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransportSocks {
+    /// Proxy host:port.
+    pub address: String,
+    /// The IPs the proxy sends from.
+    #[serde(default)]
+    pub remote_ips: Vec<String>,
+    /// The proxy host's name, used in EHLO.
+    pub remote_hostname: String,
+}
+
+/// Direct delivery options.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransportDirect {
+    /// Only IPv6.
+    #[serde(default)]
+    pub disable_ipv4: bool,
+    /// Only IPv4.
+    #[serde(default)]
+    pub disable_ipv6: bool,
+}
+
+/// The fail transport.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransportFail {
+    /// 4xx or 5xx (default 554).
+    pub smtp_code: Option<u16>,
+    /// ASCII, at most 256 characters.
+    pub smtp_message: Option<String>,
+}

@@ -1,0 +1,132 @@
+use super::*;
+
+fn err(source: &str) -> String {
+    match Config::parse("postel.toml", source) {
+        Ok(_) => panic!("config was accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const HEAD: &str = "hostname = \"mail.example.org\"\ndata_dir = \"/tmp/postel\"\n";
+
+#[test]
+fn example_file_is_valid() {
+    let c = Config::parse(
+        "postel.example.toml",
+        include_str!("../../postel.example.toml"),
+    )
+    .unwrap();
+    assert_eq!(c.hostname, "mail.example.org");
+    assert_eq!(
+        c.accounts["app"].fromid_login_addresses,
+        vec!["app@example.org"]
+    );
+    assert_eq!(
+        c.transports["relay"].submission.as_ref().unwrap().port,
+        Some(values::Port(587))
+    );
+    assert_eq!(c.queue.max_attempts, 8);
+}
+
+#[test]
+fn type_error_names_line_key_and_expectation() {
+    assert_eq!(
+        err(&format!(
+            "{HEAD}[transports.relay.submission]\nhost = \"smtp.example.net\"\nport = \"x\"\n"
+        )),
+        "postel.toml:5: transports.relay.submission.port: invalid value \"x\": expected a port number"
+    );
+    assert_eq!(
+        err(&format!("{HEAD}[queue]\nconcurrency = \"ten\"\n")),
+        "postel.toml:4: queue.concurrency: invalid type: string \"ten\", expected usize"
+    );
+    assert_eq!(
+        err(&format!(
+            "{HEAD}[listeners]\nsubmission = {{ address = \"127.0.0.1\", port = 70000 }}\n"
+        )),
+        "postel.toml:4: listeners.submission.port: invalid value 70000: expected a port number"
+    );
+}
+
+#[test]
+fn unknown_key_is_refused() {
+    assert_eq!(
+        err(&format!("{HEAD}hostname2 = 1\n")),
+        "postel.toml:3: hostname2: unknown field `hostname2`, expected one of `hostname`, `data_dir`, `listeners`, `tls`, `domains`, `accounts`, `trusted_networks`, `submission`, `queue`, `routes`, `transports`"
+    );
+}
+
+#[test]
+fn syntax_error_names_line() {
+    assert_eq!(
+        err(&format!("{HEAD}= broken\n")),
+        "postel.toml:3: unquoted keys cannot be empty, expected letters, numbers, `-`, `_`"
+    );
+}
+
+#[test]
+fn missing_key_names_its_table() {
+    assert_eq!(
+        err(&format!("{HEAD}[[routes]]\nto_domain = [\"x.example\"]\n")),
+        "postel.toml:3: routes[0]: missing field `transport`"
+    );
+}
+
+#[test]
+fn route_to_unknown_transport_is_refused() {
+    assert_eq!(
+        err(&format!("{HEAD}[[routes]]\ntransport = \"nope\"\n")),
+        "postel.toml:4: routes[0].transport: unknown transport \"nope\""
+    );
+}
+
+#[test]
+fn account_address_outside_configured_domains_is_refused() {
+    assert_eq!(
+        err(&format!(
+            "{HEAD}[domains.\"example.org\"]\n[accounts.a]\naddresses = [\"a@example.com\"]\n"
+        )),
+        "postel.toml:5: accounts.a.addresses[0]: address \"a@example.com\" is in domain \"example.com\", which is not under [domains]"
+    );
+}
+
+#[test]
+fn fromid_login_needs_catchall_separator() {
+    assert_eq!(
+        err(&format!(
+            "{HEAD}[domains.\"example.org\"]\n[accounts.a]\naddresses = [\"a@example.org\"]\nfromid_login_addresses = [\"a@example.org\"]\n"
+        )),
+        "postel.toml:6: accounts.a.fromid_login_addresses[0]: fromid login address \"a@example.org\" needs a catchall separator (accounts.a.catchall_separator)"
+    );
+}
+
+#[test]
+fn bad_cidr_and_unknown_account_in_trusted_networks() {
+    assert_eq!(
+        err(&format!(
+            "{HEAD}[domains.\"example.org\"]\n[accounts.a]\naddresses = [\"a@example.org\"]\n[[trusted_networks]]\nnetwork = \"10.0.0.1/8\"\naccount = \"b\"\n"
+        )),
+        "postel.toml:7: trusted_networks[0].network: invalid value \"10.0.0.1/8\": expected a network in CIDR notation, e.g. \"10.0.0.0/8\"\n\
+         postel.toml:8: trusted_networks[0].account: unknown account \"b\""
+    );
+}
+
+#[test]
+fn transport_with_two_methods_is_refused() {
+    assert_eq!(
+        err(&format!(
+            "{HEAD}[transports.t.direct]\n[transports.t.fail]\n"
+        )),
+        "postel.toml:3: transports.t: transport \"t\" has more than one method"
+    );
+}
+
+#[test]
+fn implicit_tls_listener_needs_certificate() {
+    assert_eq!(
+        err(&format!(
+            "{HEAD}[listeners.submissions]\naddress = \"127.0.0.1\"\nport = 465\n"
+        )),
+        "postel.toml:3: listeners.submissions: implicit TLS needs a [tls] section with cert and key"
+    );
+}

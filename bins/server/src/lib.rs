@@ -1,0 +1,29 @@
+//! The `postel` binary's pieces, as a library so tests can drive them.
+//!
+//! Map:
+//! - [`config`]: `postel.toml`, validated with file:line: key errors.
+//! - [`cli`]: the command line and its dispatch.
+//! - [`admin`]: queue, history, hold rule, suppression and account commands.
+//! - [`submission`]: the submission listener's [`smtpserver::Handler`].
+//! - [`policy`], [`limits`]: per-account rules and daily limits.
+//! - [`localserve`]: `postel localserve` and its local delivery listener.
+//! - [`serve`]: `postel serve -c FILE`.
+//! - [`stores`], [`tls`]: the data directory and certificates.
+//!
+//! ```
+//! use postel_server::config::Config;
+//! let err = Config::parse("postel.toml", "hostname = \"mail.example.org\"\ndata_dir = \"/tmp/x\"\nbogus = 1\n")
+//!     .unwrap_err();
+//! assert!(err.to_string().starts_with("postel.toml:3: bogus: unknown field `bogus`"));
+//! ```
+
+pub mod admin;
+pub mod cli;
+pub mod config;
+pub mod limits;
+pub mod localserve;
+pub mod policy;
+pub mod serve;
+pub mod stores;
+pub mod submission;
+pub mod tls;

@@ -1,0 +1,141 @@
+//! Per-account submission policy resolved from the config: separators,
+//! fromid logins, daily limits, retention, trusted networks.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::config::values::Cidr;
+use crate::config::{Config, base_of};
+
+/// The reference's default MaxOutgoingMessagesPerDay.
+pub const DEFAULT_MESSAGES_PER_DAY: u64 = 1000;
+/// The reference's default MaxFirstTimeRecipientsPerDay.
+pub const DEFAULT_FIRST_TIME_PER_DAY: u64 = 200;
+/// Retention of retired messages unless configured.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What applies to one account's submissions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountPolicy {
+    /// Catchall separator.
+    pub separator: Option<char>,
+    /// Logins (base addresses, lowercase) that turn on fromid mode.
+    pub fromid_logins: Vec<String>,
+    /// Messages (recipients) per 24 h; 0 = unlimited.
+    pub messages_per_day: u64,
+    /// First-time recipients per 24 h; 0 = unlimited.
+    pub first_time_per_day: u64,
+    /// History retention.
+    pub retention: Duration,
+}
+
+impl Default for AccountPolicy {
+    fn default() -> Self {
+        AccountPolicy {
+            separator: None,
+            fromid_logins: Vec::new(),
+            messages_per_day: DEFAULT_MESSAGES_PER_DAY,
+            first_time_per_day: DEFAULT_FIRST_TIME_PER_DAY,
+            retention: DEFAULT_RETENTION,
+        }
+    }
+}
+
+impl AccountPolicy {
+    /// Whether logging in as `login` turns on fromid mode.
+    pub fn fromid_mode(&self, login: Option<&str>) -> bool {
+        let (Some(login), Some(sep)) = (login, self.separator) else {
+            return false;
+        };
+        let base = base_of(&login.to_lowercase(), sep);
+        self.fromid_logins.contains(&base)
+    }
+}
+
+/// Policy for all accounts plus trusted networks.
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    /// Configured accounts; others get [`Policy::default_account`].
+    pub accounts: BTreeMap<String, AccountPolicy>,
+    /// For accounts that exist only in the mailbox store.
+    pub default_account: AccountPolicy,
+    /// Networks mapped to accounts, first match wins.
+    pub trusted: Vec<(Cidr, String)>,
+    /// Attempts per message (0: the queue default).
+    pub max_attempts: u32,
+}
+
+impl Policy {
+    /// From a validated config.
+    pub fn from_config(c: &Config) -> Policy {
+        let accounts = c
+            .accounts
+            .iter()
+            .map(|(name, a)| {
+                let separator = c.separator(name);
+                let fromid_logins = a
+                    .fromid_login_addresses
+                    .iter()
+                    .map(|l| base_of(&l.to_lowercase(), separator.unwrap_or('+')))
+                    .collect();
+                (
+                    name.clone(),
+                    AccountPolicy {
+                        separator,
+                        fromid_logins,
+                        messages_per_day: a
+                            .max_outgoing_messages_per_day
+                            .unwrap_or(DEFAULT_MESSAGES_PER_DAY),
+                        first_time_per_day: a
+                            .max_first_time_recipients_per_day
+                            .unwrap_or(DEFAULT_FIRST_TIME_PER_DAY),
+                        retention: a.retention.map(|s| s.0).unwrap_or(DEFAULT_RETENTION),
+                    },
+                )
+            })
+            .collect();
+        let trusted = c
+            .trusted_networks
+            .iter()
+            .filter_map(|t| Cidr::parse(&t.network).map(|n| (n, t.account.clone())))
+            .collect();
+        Policy {
+            accounts,
+            default_account: AccountPolicy::default(),
+            trusted,
+            max_attempts: c.queue.max_attempts,
+        }
+    }
+
+    /// The policy of an account.
+    pub fn account(&self, name: &str) -> &AccountPolicy {
+        self.accounts.get(name).unwrap_or(&self.default_account)
+    }
+
+    /// The account a trusted network maps `ip` to.
+    pub fn trusted_account(&self, ip: IpAddr) -> Option<&str> {
+        self.trusted
+            .iter()
+            .find(|(net, _)| net.contains(ip))
+            .map(|(_, a)| a.as_str())
+    }
+
+    /// Retention per account, for the queue store.
+    pub fn retention(&self) -> queue::Retention {
+        queue::Retention {
+            default: self.default_account.retention,
+            accounts: self
+                .accounts
+                .iter()
+                .map(|(n, a)| (n.clone(), a.retention))
+                .collect(),
+        }
+    }
+
+    /// The catchall separator shared by the accounts, for the mailbox store
+    /// (which knows one): the first configured one.
+    pub fn common_separator(&self) -> Option<char> {
+        self.accounts.values().find_map(|a| a.separator)
+    }
+}
