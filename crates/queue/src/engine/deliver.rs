@@ -1,0 +1,507 @@
+//! One claimed batch: register the attempt, check suppression, pick the
+//! transport, deliver, record the outcome, write the DSNs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use smtp::{Class, EnhancedCode, Host};
+use smtpclient::gather::gather_destinations;
+use smtpclient::{AuthConfig, ClientConfig, Envelope, Recipient, TlsMode, Verification};
+
+use super::config::{SmtpTransport, Transport};
+use super::report::{self, DsnInput, DsnKind};
+use super::transport::{Families, Hop, Plan, RowResult, dialed_from_rows, dialed_to_map, run_plan};
+use super::{Ctx, blocking};
+use crate::model::*;
+
+/// The text of a suppressed recipient's result.
+pub const SUPPRESSED_ERROR: &str = "address is on suppression list";
+
+/// Delivers one batch end to end. Errors are logged; rows whose outcome
+/// could not be recorded stay leased until the lease runs out and are due
+/// again after the backoff their registered attempt set.
+pub(crate) async fn deliver_batch(ctx: Arc<Ctx>, batch: Batch) {
+    let ids: Vec<i64> = batch.rows.iter().map(|r| r.id).collect();
+    let node = ctx.config.node.clone();
+    let store = ctx.store.clone();
+    let begin_ids = ids.clone();
+    // Registered before anything is dialed, so a crash cannot cause hammering.
+    let rows = match blocking(move || store.begin_attempt(&node, &begin_ids)).await {
+        Ok(rows) => rows,
+        Err(err) => {
+            tracing::error!(target: "queue", error = %err, ?ids, "registering attempt");
+            return;
+        }
+    };
+    let Some(first) = rows.first() else {
+        return;
+    };
+    let store = ctx.store.clone();
+    let body_id = first.body_id;
+    let body = match blocking(move || store.body(body_id)).await {
+        Ok(body) => Some(body),
+        Err(err) => {
+            tracing::error!(target: "queue", error = %err, body_id, "reading body");
+            None
+        }
+    };
+
+    let mut results: Vec<Option<RowResult>> = vec![None; rows.len()];
+    let mut dialed_maps: Vec<BTreeMap<String, Vec<String>>> = vec![BTreeMap::new(); rows.len()];
+    let mut pending = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        if body.is_none() {
+            results[i] = Some(RowResult::failure(
+                false,
+                0,
+                None,
+                "message body missing from the store",
+                &Hop::default(),
+            ));
+            continue;
+        }
+        let store = ctx.store.clone();
+        let (account, recipient) = (row.account.clone(), row.recipient.clone());
+        match blocking(move || store.suppression_lookup(&account, &recipient)).await {
+            Ok(Some(_)) => {
+                let mut r = RowResult::failure(true, 0, None, SUPPRESSED_ERROR, &Hop::default());
+                r.outcome = Outcome::Suppressed;
+                results[i] = Some(r);
+            }
+            Ok(None) => pending.push(i),
+            Err(err) => {
+                results[i] = Some(RowResult::failure(
+                    false,
+                    0,
+                    None,
+                    &format!("checking the suppression list: {err}"),
+                    &Hop::default(),
+                ));
+            }
+        }
+    }
+
+    // Rows going through the same transport with the same TLS requirement
+    // go in one session.
+    let mut groups: BTreeMap<(String, Option<bool>), Vec<usize>> = BTreeMap::new();
+    for &i in &pending {
+        if let Some(row) = rows.get(i) {
+            let name = transport_name(&ctx, row);
+            groups.entry((name, row.require_tls)).or_default().push(i);
+        }
+    }
+    let body = body.unwrap_or_default();
+    for ((name, _), members) in groups {
+        let group: Vec<&QueuedMessage> = members.iter().filter_map(|&i| rows.get(i)).collect();
+        let (group_results, dialed) = deliver_group(&ctx, &name, &group, &body).await;
+        for (&i, r) in members.iter().zip(group_results) {
+            results[i] = Some(r);
+            dialed_maps[i] = dialed.clone();
+        }
+    }
+
+    let results: Vec<RowResult> = results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                RowResult::failure(false, 0, None, "not attempted", &Hop::default())
+            })
+        })
+        .collect();
+    let completions: Vec<Completion> = rows
+        .iter()
+        .zip(&results)
+        .zip(dialed_maps)
+        .map(|((row, r), dialed_ips)| Completion {
+            id: row.id,
+            outcome: r.outcome.clone(),
+            result: r.result.clone(),
+            dialed_ips,
+        })
+        .collect();
+    let store = ctx.store.clone();
+    let completed = match blocking(move || store.complete(completions)).await {
+        Ok(c) => c,
+        Err(err) => {
+            tracing::error!(target: "queue", error = %err, ?ids, "recording outcome");
+            return;
+        }
+    };
+    for ((row, r), done) in rows.iter().zip(&results).zip(completed) {
+        log_outcome(row, r, &done);
+        let kind = report::dsn_for(row, &done, r.relayed);
+        if let Some(kind) = kind {
+            write_dsn(&ctx, row, &r.result, kind, &body).await;
+        }
+    }
+}
+
+fn log_outcome(row: &QueuedMessage, r: &RowResult, done: &Completed) {
+    tracing::info!(
+        target: "queue",
+        id = row.id,
+        attempts = row.attempts,
+        recipient = %row.recipient,
+        host = %r.result.mx_host,
+        code = r.result.code,
+        enhanced = %r.result.enhanced_code,
+        error = %r.result.error,
+        outcome = ?done,
+        "delivery attempt done"
+    );
+}
+
+/// The transport name for a row: its explicit one, else the routes, else
+/// direct (""). Routes see the attempts made before this one.
+fn transport_name(ctx: &Ctx, row: &QueuedMessage) -> String {
+    if !row.transport.is_empty() {
+        return row.transport.clone();
+    }
+    ctx.config
+        .routes
+        .select(
+            &row.account,
+            &row.sender_domain,
+            &row.recipient_domain,
+            row.attempts.saturating_sub(1),
+        )
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn enhanced(code: u16, subject: u16, detail: u16) -> EnhancedCode {
+    let class = if code >= 500 {
+        Class::Permanent
+    } else {
+        Class::Transient
+    };
+    EnhancedCode::new(class, subject, detail)
+}
+
+fn all(n: usize, r: RowResult) -> Vec<RowResult> {
+    vec![r; n]
+}
+
+/// Delivers rows sharing a transport in one session where possible.
+async fn deliver_group(
+    ctx: &Ctx,
+    name: &str,
+    rows: &[&QueuedMessage],
+    body: &[u8],
+) -> (Vec<RowResult>, BTreeMap<String, Vec<String>>) {
+    let n = rows.len();
+    let mut dialed = dialed_from_rows(rows.iter().map(|r| &r.dialed_ips));
+    let Some(first) = rows.first() else {
+        return (Vec::new(), BTreeMap::new());
+    };
+    let transport = if name.is_empty() {
+        Transport::Direct {
+            disable_ipv4: false,
+            disable_ipv6: false,
+        }
+    } else {
+        match ctx.config.transports.get(name) {
+            Some(t) => t.clone(),
+            None => {
+                let r = RowResult::failure(
+                    false,
+                    0,
+                    None,
+                    &format!("cannot find transport {name:?}"),
+                    &Hop::default(),
+                );
+                return (all(n, r), BTreeMap::new());
+            }
+        }
+    };
+    if let Transport::Fail(f) = &transport {
+        let e = enhanced(f.code, f.enhanced.0, f.enhanced.1);
+        let mut r = RowResult::failure(f.code >= 500, f.code, Some(e), &f.message, &Hop::default());
+        r.result.reply_lines = vec![format!("{e} {}", f.message)];
+        return (all(n, r), BTreeMap::new());
+    }
+    let require_tls = first.require_tls == Some(true);
+    if require_tls && !verifies_pkix(&transport) {
+        // No MTA-STS or DANE yet, so direct delivery has no verified TLS.
+        let r = RowResult::failure(
+            true,
+            554,
+            Some(EnhancedCode::new(Class::Permanent, 7, 30)),
+            "missing required tls verification mechanism",
+            &Hop::default(),
+        );
+        return (all(n, r), BTreeMap::new());
+    }
+
+    let envelope = match build_envelope(rows, body, &transport) {
+        Ok(e) => e,
+        Err(err) => {
+            let r = RowResult::failure(true, 0, None, &err, &Hop::default());
+            return (all(n, r), BTreeMap::new());
+        }
+    };
+    let plan = match make_plan(ctx, name, &transport, first).await {
+        Ok(plan) => plan,
+        Err(r) => return (all(n, *r), BTreeMap::new()),
+    };
+    let results = run_plan(ctx, &plan, &envelope, body, &mut dialed).await;
+    (results, dialed_to_map(&dialed))
+}
+
+/// Whether the transport delivers only over PKIX-verified TLS.
+fn verifies_pkix(t: &Transport) -> bool {
+    match t {
+        Transport::Submissions(_) => true,
+        Transport::Smtp(s) | Transport::Submission(s) => {
+            !s.no_starttls && !s.starttls_insecure_skip_verify
+        }
+        // A local simulation: nothing leaves the machine.
+        Transport::Localserve { .. } => true,
+        Transport::Direct { .. } | Transport::Socks(_) | Transport::Fail(_) => false,
+    }
+}
+
+fn build_envelope(rows: &[&QueuedMessage], body: &[u8], t: &Transport) -> Result<Envelope, String> {
+    let first = rows.first().ok_or("no rows")?;
+    let reverse_path = first
+        .sender_address()
+        .map_err(|e| format!("bad sender address {:?}: {e}", first.sender))?;
+    let mut recipients = Vec::with_capacity(rows.len());
+    for row in rows {
+        let address = row
+            .recipient_address()
+            .map_err(|e| format!("bad recipient address {:?}: {e}", row.recipient))?;
+        recipients.push(Recipient {
+            address,
+            notify: Some(row.dsn.notify),
+            orcpt: Some(row.dsn.orcpt.clone()),
+        });
+    }
+    Ok(Envelope {
+        reverse_path,
+        recipients,
+        ret: first.dsn.ret,
+        envid: (!first.dsn.envid.is_empty()).then(|| first.dsn.envid.clone()),
+        requires_smtputf8: first.smtputf8,
+        requires_8bitmime: first.has_8bit,
+        require_tls: first.require_tls == Some(true) && !matches!(t, Transport::Localserve { .. }),
+        size: Some(body.len() as u64),
+    })
+}
+
+fn base_config(ctx: &Ctx, ehlo: &str) -> ClientConfig {
+    ClientConfig {
+        ehlo_name: ehlo.into(),
+        timeouts: ctx.config.timeouts,
+        ..ClientConfig::default()
+    }
+}
+
+fn auth_config(s: &SmtpTransport) -> Option<AuthConfig> {
+    let auth = s.auth.as_ref()?;
+    let mut config = AuthConfig::new(&auth.username, &auth.password);
+    config.options.allowed = if auth.mechanisms.is_empty() {
+        vec![
+            sasl::Mechanism::ScramSha256Plus,
+            sasl::Mechanism::ScramSha256,
+            sasl::Mechanism::ScramSha1Plus,
+            sasl::Mechanism::ScramSha1,
+            sasl::Mechanism::CramMd5,
+        ]
+    } else {
+        auth.mechanisms
+            .iter()
+            .filter_map(|m| m.parse::<sasl::Mechanism>().ok())
+            .collect()
+    };
+    // Listing PLAIN for a transport is the explicit choice to send it, also
+    // to a server without TLS (NoSTARTTLS).
+    config.options.plaintext_without_tls = s.no_starttls
+        && config
+            .options
+            .allowed
+            .iter()
+            .any(|m| m.sends_plaintext_password());
+    Some(config)
+}
+
+async fn make_plan(
+    ctx: &Ctx,
+    name: &str,
+    transport: &Transport,
+    row: &QueuedMessage,
+) -> Result<Plan, Box<RowResult>> {
+    let mut plan = Plan {
+        transport: name.to_string(),
+        hosts: Vec::new(),
+        port: ctx.config.direct_port,
+        by_name: false,
+        dialer: ctx.dialer.clone(),
+        config: base_config(ctx, &ctx.config.hostname),
+        direct: false,
+        families: Families::default(),
+        recipient_domain: row.recipient_domain.clone(),
+        first_attempt: row.attempts <= 1,
+    };
+    match transport {
+        Transport::Direct {
+            disable_ipv4,
+            disable_ipv6,
+        } => {
+            plan.direct = true;
+            plan.families = Families {
+                no_v4: *disable_ipv4,
+                no_v6: *disable_ipv6,
+            };
+            plan.config.tls = TlsMode::Opportunistic {
+                plaintext_fallback_allowed: true,
+            };
+            plan.hosts = destinations(ctx, row).await?;
+        }
+        Transport::Socks(s) => {
+            plan.direct = true;
+            plan.by_name = true;
+            plan.dialer = (ctx.socks)(s);
+            plan.config.ehlo_name = if s.remote_hostname.is_empty() {
+                ctx.config.hostname.clone()
+            } else {
+                s.remote_hostname.clone()
+            };
+            plan.config.tls = TlsMode::Opportunistic {
+                plaintext_fallback_allowed: true,
+            };
+            plan.hosts = destinations(ctx, row).await?;
+        }
+        Transport::Smtp(s) | Transport::Submission(s) | Transport::Submissions(s) => {
+            let (default_port, immediate) = match transport {
+                Transport::Submissions(_) => (465, true),
+                Transport::Submission(_) => (587, false),
+                _ => (25, false),
+            };
+            let host = Host::parse(&s.host).map_err(|e| {
+                Box::new(RowResult::failure(
+                    false,
+                    0,
+                    None,
+                    &format!("transport {name:?} has a bad host {:?}: {e}", s.host),
+                    &Hop::default(),
+                ))
+            })?;
+            plan.port = if s.port == 0 { default_port } else { s.port };
+            plan.config.server_name = Some(s.host.clone());
+            plan.config.auth = auth_config(s);
+            (plan.config.tls, plan.config.verification) = if immediate {
+                (TlsMode::Immediate, ctx.config.pkix.clone())
+            } else if s.no_starttls {
+                (TlsMode::Skip, Verification::AnyCertificate)
+            } else if s.starttls_insecure_skip_verify {
+                (TlsMode::RequiredStartTls, Verification::AnyCertificate)
+            } else {
+                (TlsMode::RequiredStartTls, ctx.config.pkix.clone())
+            };
+            plan.hosts = vec![host];
+        }
+        Transport::Localserve { address } => {
+            plan.port = address.port();
+            plan.config.tls = TlsMode::Skip;
+            plan.hosts = vec![Host::Ip(address.ip())];
+        }
+        Transport::Fail(_) => {}
+    }
+    Ok(plan)
+}
+
+/// The MX hosts of the row's recipient domain (or its IP literal).
+async fn destinations(ctx: &Ctx, row: &QueuedMessage) -> Result<Vec<Host>, Box<RowResult>> {
+    let address = row.recipient_address().map_err(|e| {
+        Box::new(RowResult::failure(
+            true,
+            0,
+            None,
+            &format!("bad recipient address {:?}: {e}", row.recipient),
+            &Hop::default(),
+        ))
+    })?;
+    match address.host() {
+        Host::Ip(ip) => Ok(vec![Host::Ip(*ip)]),
+        Host::Domain(domain) => match gather_destinations(ctx.resolver.as_ref(), domain).await {
+            Ok(d) => Ok(d.hosts),
+            Err(err) => {
+                let err = smtpclient::Error::from(err);
+                Err(Box::new(RowResult::from_error(&err, &Hop::default())))
+            }
+        },
+    }
+}
+
+/// Writes a DSN into the sender account's Inbox, or the postmaster's.
+async fn write_dsn(
+    ctx: &Ctx,
+    row: &QueuedMessage,
+    result: &AttemptResult,
+    kind: DsnKind,
+    body: &[u8],
+) {
+    let now = ctx.clock.now();
+    let raw = match report::compose(&DsnInput {
+        hostname: &ctx.config.hostname,
+        row,
+        result,
+        kind,
+        body,
+        now,
+    }) {
+        Ok(raw) => raw,
+        Err(err) => {
+            tracing::error!(target: "queue", id = row.id, error = %err, "composing dsn");
+            return;
+        }
+    };
+    let rcpt = row.sender_address().ok().flatten();
+    let message = mailbox::NewMessage {
+        account: row.account.clone(),
+        mailbox: mailbox::INBOX.into(),
+        received: now,
+        flags: mailbox::Flags::default(),
+        envelope: mailbox::Envelope {
+            mail_from: None,
+            rcpt_to: rcpt,
+            remote_ip: None,
+            is_dsn: true,
+        },
+        raw,
+    };
+    let store = ctx.mailbox.clone();
+    let postmaster = (
+        ctx.config.postmaster_account.clone(),
+        ctx.config.postmaster_mailbox.clone(),
+    );
+    let id = row.id;
+    let done = tokio::task::spawn_blocking(move || match store.deliver(&message) {
+        Ok(_) => Ok(()),
+        Err(first) => {
+            let fallback = mailbox::NewMessage {
+                account: postmaster.0,
+                mailbox: postmaster.1,
+                ..message
+            };
+            store
+                .deliver(&fallback)
+                .map(drop)
+                .map_err(|e| Box::new((first, e)))
+        }
+    })
+    .await;
+    match done {
+        Ok(Ok(())) => {
+            tracing::debug!(target: "queue", id, kind = ?kind, "dsn written");
+        }
+        Ok(Err(errors)) => {
+            let (first, second) = *errors;
+            tracing::error!(target: "queue", id, error = %first, fallback_error = %second, "writing dsn");
+        }
+        Err(err) => {
+            tracing::error!(target: "queue", id, error = %err, "writing dsn");
+        }
+    }
+}
