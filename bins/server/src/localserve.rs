@@ -77,7 +77,7 @@ fn code_reply(code: u16) -> Reply {
     replies::reply(
         code,
         replies::code(class, 0, 0),
-        "error simulated by localserve for this recipient",
+        "error simulated by localserve",
     )
 }
 
