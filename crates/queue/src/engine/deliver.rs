@@ -457,39 +457,15 @@ async fn write_dsn(
             return;
         }
     };
-    let rcpt = row.sender_address().ok().flatten();
-    let message = mailbox::NewMessage {
-        account: row.account.clone(),
-        mailbox: mailbox::INBOX.into(),
-        received: now,
-        flags: mailbox::Flags::default(),
-        envelope: mailbox::Envelope {
-            mail_from: None,
-            rcpt_to: rcpt,
-            remote_ip: None,
-            is_dsn: true,
-        },
-        raw,
-    };
     let store = ctx.mailbox.clone();
     let postmaster = (
         ctx.config.postmaster_account.clone(),
         ctx.config.postmaster_mailbox.clone(),
     );
+    let row_copy = row.clone();
     let id = row.id;
-    let done = tokio::task::spawn_blocking(move || match store.deliver(&message) {
-        Ok(_) => Ok(()),
-        Err(first) => {
-            let fallback = mailbox::NewMessage {
-                account: postmaster.0,
-                mailbox: postmaster.1,
-                ..message
-            };
-            store
-                .deliver(&fallback)
-                .map(drop)
-                .map_err(|e| Box::new((first, e)))
-        }
+    let done = tokio::task::spawn_blocking(move || {
+        report::store_dsn(store.as_ref(), &postmaster, &row_copy, raw, now)
     })
     .await;
     match done {

@@ -57,6 +57,60 @@ use crate::clock::{Clock, SystemClock};
 use crate::model::ClaimRequest;
 use crate::store::{Store, StoreError};
 
+/// Writes the failure DSNs for rows an admin failed ([`Store::fail`]), as
+/// the engine does for its own final failures (NOTIFY and the null reverse
+/// path respected), into the sender's Inbox or the postmaster's mailbox.
+/// Blocking. Returns how many DSNs were written.
+///
+/// ```
+/// # let failed: Vec<queue::FailedMessage> = Vec::new();
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let mailbox = mailbox::SqliteMailboxStore::open(dir.path().join("m.db"), Default::default()).unwrap();
+/// let config = queue::engine::EngineConfig::default();
+/// let written = queue::engine::write_admin_failure_dsns(&config, &mailbox, std::time::SystemTime::now(), &failed);
+/// assert_eq!(written, 0);
+/// ```
+pub fn write_admin_failure_dsns(
+    config: &EngineConfig,
+    mailbox: &dyn MailboxStore,
+    now: SystemTime,
+    failed: &[crate::FailedMessage],
+) -> usize {
+    let postmaster = (
+        config.postmaster_account.clone(),
+        config.postmaster_mailbox.clone(),
+    );
+    let mut written = 0;
+    for f in failed {
+        let row = &f.message;
+        if !report::wanted(row, report::DsnKind::Failed) {
+            continue;
+        }
+        let result = row.results.last().cloned().unwrap_or_default();
+        let raw = match report::compose(&report::DsnInput {
+            hostname: &config.hostname,
+            row,
+            result: &result,
+            kind: report::DsnKind::Failed,
+            body: &f.body,
+            now,
+        }) {
+            Ok(raw) => raw,
+            Err(err) => {
+                tracing::error!(target: "queue", id = row.id, error = %err, "composing dsn");
+                continue;
+            }
+        };
+        match report::store_dsn(mailbox, &postmaster, row, raw, now) {
+            Ok(()) => written += 1,
+            Err(errors) => {
+                tracing::error!(target: "queue", id = row.id, error = %errors.0, fallback_error = %errors.1, "writing dsn");
+            }
+        }
+    }
+    written
+}
+
 /// Makes the dialer of a SOCKS transport.
 pub type SocksDialerFactory = Arc<dyn Fn(&SocksTransport) -> Arc<dyn Dialer> + Send + Sync>;
 

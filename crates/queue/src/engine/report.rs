@@ -190,6 +190,44 @@ pub(crate) fn compose(input: &DsnInput<'_>) -> Result<Vec<u8>, dsn::ComposeError
     Ok(out)
 }
 
+/// Delivers a composed DSN into the sender account's Inbox, or into the
+/// postmaster's mailbox when that fails. Both errors when neither worked.
+pub(crate) fn store_dsn(
+    mailbox: &dyn mailbox::MailboxStore,
+    postmaster: &(String, String),
+    row: &QueuedMessage,
+    raw: Vec<u8>,
+    now: SystemTime,
+) -> Result<(), Box<(mailbox::MailboxError, mailbox::MailboxError)>> {
+    let message = mailbox::NewMessage {
+        account: row.account.clone(),
+        mailbox: mailbox::INBOX.into(),
+        received: now,
+        flags: mailbox::Flags::default(),
+        envelope: mailbox::Envelope {
+            mail_from: None,
+            rcpt_to: row.sender_address().ok().flatten(),
+            remote_ip: None,
+            is_dsn: true,
+        },
+        raw,
+    };
+    match mailbox.deliver(&message) {
+        Ok(_) => Ok(()),
+        Err(first) => {
+            let fallback = mailbox::NewMessage {
+                account: postmaster.0.clone(),
+                mailbox: postmaster.1.clone(),
+                ..message
+            };
+            mailbox
+                .deliver(&fallback)
+                .map(drop)
+                .map_err(|second| Box::new((first, second)))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

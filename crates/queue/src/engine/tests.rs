@@ -973,3 +973,190 @@ fn new_recipient_defaults_are_used() {
     let r = NewRecipient::new(addr("x@example.com"));
     assert!(r.notify.is_none());
 }
+
+#[tokio::test]
+async fn admin_failed_rows_get_failure_dsns_unless_notify_excludes_failure() {
+    let fx = fixture(|_| {});
+    let ids = fx.store.enqueue(submission(&["bob@example.com"])).unwrap();
+    let mut never = submission(&["carol@example.com"]);
+    never.recipients[0].notify = Some(Notify::NEVER);
+    let never_ids = fx.store.enqueue(never).unwrap();
+    let failed = fx
+        .store
+        .fail(&crate::Filter {
+            ids: vec![ids[0], never_ids[0]],
+            ..Default::default()
+        })
+        .unwrap();
+    let config = EngineConfig {
+        hostname: "mail.example.org".into(),
+        ..EngineConfig::default()
+    };
+    let written = write_admin_failure_dsns(&config, fx.mailbox.as_ref(), fx.clock.now(), &failed);
+    assert_eq!(written, 1);
+    let dsns = fx.dsns("alice");
+    assert_eq!(dsns.len(), 1);
+    assert!(dsns[0].contains("Final-Recipient: rfc822;bob@example.com\r\n"));
+    assert!(dsns[0].contains("delivery canceled by admin"));
+}
+
+#[tokio::test]
+async fn a_421_ends_the_idle_connection_and_the_next_message_dials_again() {
+    let mut fx = fixture(|c| c.idle_timeout = Duration::from_secs(60));
+    let script = transaction(greet(), "bob@example.com", "250 ok", "250 2.0.0 ok")
+        .expect("MAIL FROM:<alice@example.org>")
+        .send("421 4.3.2 shutting down")
+        .close();
+    fx.dialer.push(Conn::Script(script));
+    fx.dialer.push(Conn::Script(quit(transaction(
+        greet(),
+        "carol@example.com",
+        "250 ok",
+        "250 2.0.0 ok",
+    ))));
+    fx.start();
+    let first = fx.enqueue(submission(&["bob@example.com"]));
+    fx.wait_attempt(first[0], 1).await;
+    let second = fx.enqueue(submission(&["carol@example.com"]));
+    fx.wait_attempt(second[0], 1).await;
+    fx.stop().await;
+    fx.dialer.finish_scripts().await;
+    assert_eq!(fx.dialer.dialed().len(), 2);
+    assert_eq!(
+        fx.retired(second[0]).unwrap().event,
+        crate::Event::Delivered
+    );
+    assert_eq!(fx.retired(second[0]).unwrap().message.attempts, 1);
+}
+
+fn tls_fixture(ca: &testkit::tls::TestCa) -> Fx {
+    let roots = Arc::new(ca.root_store());
+    fixture(move |c| {
+        c.pkix = smtpclient::Verification::WebPki { roots };
+        c.transports.insert(
+            "secure".into(),
+            Transport::Submissions(SmtpTransport {
+                host: "smtp.relay.example".into(),
+                ..SmtpTransport::default()
+            }),
+        );
+        c.routes.global.push(Route::to("secure"));
+    })
+}
+
+#[tokio::test]
+async fn requiretls_goes_through_a_pkix_transport_whose_next_hop_announces_it() {
+    let ca = testkit::tls::TestCa::new();
+    let leaf = ca.leaf(&["smtp.relay.example"]);
+    let mut fx = tls_fixture(&ca);
+    let script = Script::new()
+        .starttls(leaf.server_config())
+        .send("220 relay ESMTP")
+        .expect(EHLO)
+        .send("250-relay\n250-REQUIRETLS\n250 ENHANCEDSTATUSCODES")
+        .expect("MAIL FROM:<alice@example.org> REQUIRETLS")
+        .send("250 ok")
+        .expect("RCPT TO:<bob@example.com>")
+        .send("250 ok")
+        .expect("DATA")
+        .send("354 go")
+        .read_data(BODY_WIRE)
+        .send("250 2.0.0 ok");
+    fx.dialer.push(Conn::Script(quit(script)));
+    // Not announced: refused before MAIL FROM, permanent 5.7.30 for the only host.
+    let refusing = Script::new()
+        .starttls(leaf.server_config())
+        .send("220 relay ESMTP")
+        .expect(EHLO)
+        .send("250-relay\n250 ENHANCEDSTATUSCODES");
+    fx.dialer.push(Conn::Script(quit(refusing)));
+    fx.start();
+    let mut sub = submission(&["bob@example.com"]);
+    sub.require_tls = Some(true);
+    let ok = fx.enqueue(sub);
+    fx.wait_attempt(ok[0], 1).await;
+    let mut sub = submission(&["carol@example.com"]);
+    sub.require_tls = Some(true);
+    let refused = fx.enqueue(sub);
+    fx.wait_attempt(refused[0], 1).await;
+    let dsns = fx.wait_dsns("alice", 1).await;
+    fx.stop().await;
+    fx.dialer.finish_scripts().await;
+    let delivered = fx.retired(ok[0]).unwrap();
+    assert_eq!(delivered.event, crate::Event::Delivered);
+    let r = &delivered.message.results[0];
+    assert_eq!(r.tls_verification, "pkix");
+    assert_eq!(r.tls_version, "TLSv1_3");
+    let failed = fx.retired(refused[0]).unwrap();
+    assert_eq!(failed.event, crate::Event::Failed);
+    let r = &failed.message.results[0];
+    assert_eq!((r.code, r.enhanced_code.as_str()), (554, "5.7.30"));
+    assert_eq!(r.error, "destination servers do not support requiretls");
+    assert!(dsns[0].contains("Status: 5.7.30"));
+}
+
+#[tokio::test]
+async fn first_attempt_5_7_rejection_from_dual_stack_host_is_retried() {
+    let mut fx = fixture(|_| {});
+    // mx.example.com gets an IPv6 address too.
+    let resolver = resolver().aaaa("mx.example.com", "2001:db8::10".parse().unwrap());
+    let engine = {
+        let deps = EngineDeps {
+            store: fx.store.clone(),
+            mailbox: fx.mailbox.clone(),
+            resolver: Arc::new(resolver),
+            dialer: fx.dialer.clone(),
+            socks: Arc::new(|s: &SocksTransport| {
+                Arc::new(smtpclient::dial::Socks5Dialer::new(s.address)) as Arc<dyn Dialer>
+            }),
+            clock: fx.clock.clone(),
+        };
+        Engine::new(fx.engine.ctx.config.clone(), deps)
+    };
+    fx.engine = engine;
+    fx.dialer.push(Conn::Script(quit(transaction(
+        greet(),
+        "bob@example.com",
+        "550 5.7.1 your ip is listed",
+        "",
+    ))));
+    fx.start();
+    let ids = fx.enqueue(submission(&["bob@example.com"]));
+    fx.wait_attempt(ids[0], 1).await;
+    fx.stop().await;
+    fx.dialer.finish_scripts().await;
+    let row = fx.store.get(ids[0]).unwrap().unwrap();
+    assert_eq!(row.results[0].code, 550);
+    assert_eq!(row.results[0].enhanced_code, "5.7.1");
+    assert_eq!(
+        row.dialed_ips.get("mx.example.com"),
+        Some(&vec!["192.0.2.10".to_string()])
+    );
+    assert!(
+        fx.store
+            .suppression_lookup("alice", "bob@example.com")
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn leases_of_a_long_delivery_are_renewed() {
+    let mut fx = fixture(|c| {
+        c.lease = Duration::from_millis(300);
+        c.shutdown_grace = Duration::ZERO;
+    });
+    fx.dialer.push(Conn::Hang);
+    fx.start();
+    let ids = fx.enqueue(submission(&["bob@example.com"]));
+    fx.wait("the dial", |fx| fx.dialer.dialed().len() == 1)
+        .await;
+    fx.clock.advance(Duration::from_secs(10));
+    let renewed = fx.clock.now() + Duration::from_millis(300);
+    fx.wait("a renewed lease", |fx| {
+        fx.store.get(ids[0]).unwrap().unwrap().lease_until == Some(renewed)
+    })
+    .await;
+    fx.stop().await;
+    assert_eq!(fx.store.get(ids[0]).unwrap().unwrap().lease_owner, "");
+}
