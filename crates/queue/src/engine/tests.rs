@@ -1160,3 +1160,148 @@ async fn leases_of_a_long_delivery_are_renewed() {
     fx.stop().await;
     assert_eq!(fx.store.get(ids[0]).unwrap().unwrap().lease_owner, "");
 }
+
+#[tokio::test]
+async fn failed_tls_handshake_falls_back_to_plaintext_and_records_no_starttls() {
+    let mut fx = fixture(|_| {});
+    let broken = Script::new()
+        .send("220 mx.example.com ESMTP")
+        .expect(EHLO)
+        .send("250-mx.example.com\n250-STARTTLS\n250 ENHANCEDSTATUSCODES")
+        .expect("STARTTLS")
+        .send("220 go ahead")
+        .close();
+    fx.dialer.push(Conn::Script(broken));
+    let plain = Script::new()
+        .send("220 mx.example.com ESMTP")
+        .expect(EHLO)
+        .send("250-mx.example.com\n250-STARTTLS\n250 ENHANCEDSTATUSCODES");
+    let plain = quit(transaction(
+        plain,
+        "bob@example.com",
+        "250 ok",
+        "250 2.0.0 ok",
+    ));
+    fx.dialer.push(Conn::Script(plain));
+    fx.start();
+    let mut sub = submission(&["bob@example.com"]);
+    sub.require_tls = Some(false);
+    let ids = fx.enqueue(sub);
+    fx.wait_attempt(ids[0], 1).await;
+    fx.stop().await;
+    let handles: Vec<ScriptHandle> = fx.dialer.handles.lock().unwrap().drain(..).collect();
+    let mut handles = handles.into_iter();
+    let _ = handles.next().unwrap().result().await;
+    handles.next().unwrap().finish().await;
+    assert_eq!(
+        fx.dialer.dialed(),
+        vec!["192.0.2.10:25".to_string(), "192.0.2.10:25".to_string()]
+    );
+    let r = fx.retired(ids[0]).unwrap();
+    assert_eq!(r.event, crate::Event::Delivered);
+    assert_eq!(r.message.results[0].tls_version, "");
+    let tls = fx.store.domain_tls("example.com").unwrap().unwrap();
+    assert_eq!((tls.starttls, tls.requiretls), (false, false));
+}
+
+#[tokio::test]
+async fn opportunistic_starttls_is_recorded_per_domain() {
+    let leaf = testkit::tls::self_signed(&["mx.example.com"]);
+    let mut fx = fixture(|_| {});
+    let script = Script::new()
+        .send("220 mx.example.com ESMTP")
+        .expect(EHLO)
+        .send("250-mx.example.com\n250-STARTTLS\n250 ENHANCEDSTATUSCODES")
+        .expect("STARTTLS")
+        .send("220 go ahead")
+        .starttls(leaf.server_config())
+        .expect(EHLO)
+        .send("250-mx.example.com\n250-REQUIRETLS\n250 ENHANCEDSTATUSCODES");
+    fx.dialer.push(Conn::Script(quit(transaction(
+        script,
+        "bob@example.com",
+        "250 ok",
+        "250 2.0.0 ok",
+    ))));
+    fx.start();
+    let ids = fx.enqueue(submission(&["bob@example.com"]));
+    fx.wait_attempt(ids[0], 1).await;
+    fx.stop().await;
+    fx.dialer.finish_scripts().await;
+    let r = fx.retired(ids[0]).unwrap();
+    assert_eq!(r.message.results[0].tls_verification, "none");
+    let tls = fx.store.domain_tls("example.com").unwrap().unwrap();
+    assert_eq!((tls.starttls, tls.requiretls), (true, true));
+}
+
+#[tokio::test]
+async fn rows_added_by_another_process_are_noticed_without_a_kick() {
+    let mut fx = fixture(|_| {});
+    fx.dialer.push(Conn::Script(quit(transaction(
+        greet(),
+        "bob@example.com",
+        "250 ok",
+        "250 2.0.0 ok",
+    ))));
+    fx.start();
+    // Straight into the store, as the admin CLI or another node would.
+    let ids = fx.store.enqueue(submission(&["bob@example.com"])).unwrap();
+    fx.wait_attempt(ids[0], 1).await;
+    fx.stop().await;
+    fx.dialer.finish_scripts().await;
+    assert_eq!(fx.retired(ids[0]).unwrap().event, crate::Event::Delivered);
+}
+
+#[tokio::test]
+async fn mailmax_sends_the_rest_over_a_new_connection() {
+    let mut fx = fixture(|_| {});
+    let limits = || {
+        Script::new()
+            .send("220 mx.example.com ESMTP")
+            .expect(EHLO)
+            .send("250-mx.example.com\n250-LIMITS MAILMAX=1 RCPTMAX=1\n250 ENHANCEDSTATUSCODES")
+    };
+    fx.dialer.push(Conn::Script(quit(transaction(
+        limits(),
+        "bob@example.com",
+        "250 ok",
+        "250 2.0.0 ok",
+    ))));
+    fx.dialer.push(Conn::Script(quit(transaction(
+        limits(),
+        "carol@example.com",
+        "250 ok",
+        "250 2.0.0 ok",
+    ))));
+    fx.start();
+    let ids = fx.enqueue(submission(&["bob@example.com", "carol@example.com"]));
+    fx.wait_attempt(ids[0], 1).await;
+    fx.wait_attempt(ids[1], 1).await;
+    fx.stop().await;
+    fx.dialer.finish_scripts().await;
+    assert_eq!(fx.dialer.dialed().len(), 2);
+    for id in ids {
+        assert_eq!(fx.retired(id).unwrap().event, crate::Event::Delivered);
+    }
+}
+
+#[tokio::test]
+async fn concurrency_limit_holds_back_other_domains() {
+    let mut fx = fixture(|c| {
+        c.max_concurrent = 1;
+        c.shutdown_grace = Duration::ZERO;
+    });
+    fx.dialer.push(Conn::Hang);
+    fx.start();
+    let first = fx.enqueue(submission(&["bob@example.com"]));
+    fx.wait("the first dial", |fx| fx.dialer.dialed().len() == 1)
+        .await;
+    let second = fx.enqueue(submission(&["dave@example.net"]));
+    // Let the scheduler run a few rounds; the second row must stay unclaimed.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let row = fx.store.get(second[0]).unwrap().unwrap();
+    assert_eq!((row.attempts, row.lease_owner.as_str()), (0, ""));
+    fx.stop().await;
+    assert_eq!(fx.dialer.dialed().len(), 1);
+    assert_eq!(fx.store.get(first[0]).unwrap().unwrap().attempts, 1);
+}
