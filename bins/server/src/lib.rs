@@ -8,6 +8,7 @@
 //! - [`policy`], [`limits`]: per-account rules and daily limits.
 //! - [`localserve`]: `postel localserve` and its local delivery listener.
 //! - [`serve`]: `postel serve -c FILE`.
+//! - [`delivery`]: the queue's delivery engine, configured and running.
 //! - [`stores`], [`tls`]: the data directory and certificates.
 //!
 //! ```
@@ -20,6 +21,7 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod delivery;
 pub mod limits;
 pub mod localserve;
 pub mod policy;

@@ -303,7 +303,17 @@ pub async fn run(
     let tls = crate::tls::self_signed(&["localhost"])?;
     let hostname: smtp::Domain = "localhost".parse().context("host name")?;
     let kick = Arc::new(Notify::new());
-    warn!(target: "postel", "the delivery engine is not part of this build yet: messages are queued durably but NOT delivered");
+    let local = listeners
+        .smtp
+        .local_addr()
+        .context("local listener address")?;
+    let engine = crate::delivery::spawn(
+        crate::delivery::localserve_config(local, ACCOUNT),
+        &stores,
+        Arc::new(dns::MemoryResolver::new()),
+        kick.clone(),
+        shutdown.clone(),
+    );
 
     let submitter = Arc::new(Submitter::new(
         stores.queue.clone(),
@@ -344,6 +354,8 @@ pub async fn run(
     a?;
     b?;
     c?;
+    // The engine finishes running deliveries or gives their leases back.
+    engine.await?;
     info!(target: "postel", "localserve stopped");
     Ok(())
 }

@@ -103,7 +103,13 @@ pub async fn run(config_path: &Path, shutdown: watch::Receiver<bool>) -> anyhow:
         None => None,
     };
     let kick = Arc::new(Notify::new());
-    warn!(target: "postel", "the delivery engine is not part of this build yet: messages are queued durably but NOT delivered");
+    let engine = crate::delivery::spawn(
+        crate::delivery::engine_config(&config),
+        &stores,
+        crate::delivery::system_resolver(),
+        kick.clone(),
+        shutdown.clone(),
+    );
 
     let submitter = Arc::new(Submitter::new(
         stores.queue.clone(),
@@ -144,6 +150,8 @@ pub async fn run(config_path: &Path, shutdown: watch::Receiver<bool>) -> anyhow:
     while let Some(r) = tasks.join_next().await {
         r??;
     }
+    // The engine finishes running deliveries or gives their leases back.
+    engine.await?;
     info!(target: "postel", "stopped");
     Ok(())
 }

@@ -157,6 +157,12 @@ async fn localserve_accepts_submission_with_the_printed_account_and_stops_on_sig
         hang: Duration::from_millis(10),
         webhook_url: None,
     };
+    // Hold everything so the row stays in the queue for inspection.
+    let stores = Stores::open(dir.path(), Some('+'), Default::default()).unwrap();
+    stores
+        .queue
+        .hold_rule_add(queue::HoldRule::default())
+        .unwrap();
     let task = tokio::spawn(localserve::run(opts, listeners, rx));
 
     let mut c = loop {
@@ -181,7 +187,6 @@ async fn localserve_accepts_submission_with_the_printed_account_and_stops_on_sig
 
     stop.send(true).unwrap();
     task.await.unwrap().unwrap();
-    let stores = Stores::open(dir.path(), Some('+'), Default::default()).unwrap();
     let rows = stores
         .queue
         .list(&Filter::default(), &Sort::default())
@@ -193,4 +198,94 @@ async fn localserve_accepts_submission_with_the_printed_account_and_stops_on_sig
         rows[0].sender,
         format!("postel+{}@localhost", rows[0].from_id)
     );
+}
+
+/// Polls until `f` returns Some, for at most about 20 seconds.
+async fn eventually<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..400 {
+        if let Some(v) = f() {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not reached");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn localserve_round_trip_delivers_into_inbox_and_permerror_gives_a_failure_dsn() {
+    let dir = tempfile::tempdir().unwrap();
+    let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
+    let listeners = localserve::Listeners {
+        smtp: bind().await,
+        submission: bind().await,
+        submissions: bind().await,
+    };
+    let submission_addr = listeners.submission.local_addr().unwrap();
+    let (stop, rx) = watch::channel(false);
+    let opts = localserve::Options {
+        dir: dir.path().to_path_buf(),
+        password: "postelpostel".into(),
+        hang: Duration::from_millis(10),
+        webhook_url: None,
+    };
+    let task = tokio::spawn(localserve::run(opts, listeners, rx));
+    let stores = Stores::open(dir.path(), Some('+'), Default::default()).unwrap();
+
+    let mut c = Raw::connect(submission_addr).await;
+    c.login("postel@localhost", "postelpostel").await;
+    c.cmd("MAIL FROM:<postel@localhost>").await;
+    c.cmd("RCPT TO:<bob@example.com>").await;
+    let r = c
+        .data("Subject: round trip\r\nMessage-ID: <rt1@localhost>\r\n\r\nbody\r\n")
+        .await;
+    assert!(r.starts_with("250 "), "{r}");
+
+    let delivered = eventually(|| {
+        let page = stores.mailbox.list("postel", INBOX, None, 50).ok()?;
+        page.messages
+            .into_iter()
+            .find(|m| m.message_id == "rt1@localhost")
+    })
+    .await;
+    assert!(!delivered.envelope.is_dsn);
+    let history = eventually(|| {
+        let h = stores
+            .queue
+            .history(&Default::default(), &Default::default())
+            .ok()?;
+        (!h.is_empty()).then_some(h)
+    })
+    .await;
+    assert_eq!(history[0].event, queue::Event::Delivered);
+    assert_eq!(history[0].message.recipient, "bob@example.com");
+
+    c.cmd("MAIL FROM:<postel@localhost>").await;
+    c.cmd("RCPT TO:<userpermerror@example.com>").await;
+    let r = c
+        .data("Subject: will fail\r\nMessage-ID: <rt2@localhost>\r\n\r\nbody\r\n")
+        .await;
+    assert!(r.starts_with("250 "), "{r}");
+    let dsn = eventually(|| {
+        let page = stores.mailbox.list("postel", INBOX, None, 50).ok()?;
+        page.messages.into_iter().find(|m| m.envelope.is_dsn)
+    })
+    .await;
+    let raw = String::from_utf8(stores.mailbox.raw("postel", dsn.id).unwrap()).unwrap();
+    assert!(raw.contains("userpermerror@example.com"), "{raw}");
+    assert!(raw.contains("550"), "{raw}");
+    let failed = stores
+        .queue
+        .history(
+            &queue::HistoryFilter {
+                to: "userpermerror".into(),
+                ..Default::default()
+            },
+            &Default::default(),
+        )
+        .unwrap();
+    assert_eq!(failed[0].event, queue::Event::Failed);
+    c.cmd("QUIT").await;
+
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
 }

@@ -16,6 +16,9 @@ pub struct Config {
     pub hostname: String,
     /// Where the stores live (queue.db, mailbox.db).
     pub data_dir: PathBuf,
+    /// Account that gets DSNs its sender account cannot take (default:
+    /// the first account by name).
+    pub postmaster_account: Option<String>,
     /// Listening sockets.
     #[serde(default)]
     pub listeners: Listeners,

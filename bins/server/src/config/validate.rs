@@ -30,6 +30,14 @@ pub fn validate(c: &Config) -> Vec<Problem> {
             format!("invalid value {:?}: expected a host name", c.hostname),
         ));
     }
+    if let Some(p) = &c.postmaster_account
+        && !c.accounts.contains_key(p)
+    {
+        out.push((
+            KeyPath::keys(&["postmaster_account"]),
+            format!("unknown account {p:?}"),
+        ));
+    }
     listeners(c, &mut out);
     let mut domains = BTreeSet::new();
     for (name, d) in &c.domains {

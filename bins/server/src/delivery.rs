@@ -1,0 +1,190 @@
+//! Wiring the queue's delivery engine: the config file's routes and
+//! transports in the engine's shape, and the engine running beside the
+//! listeners until shutdown.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use queue::engine::{
+    Engine, EngineConfig, EngineDeps, FailTransport, Route, Routes, SmtpTransport, SocksTransport,
+    Transport, TransportAuth,
+};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+use tracing::{error, info};
+
+use crate::config::{self, Config};
+use crate::stores::Stores;
+
+fn route(r: &config::Route) -> Route {
+    Route {
+        from_domains: r.from_domain.clone(),
+        to_domains: r.to_domain.clone(),
+        minimum_attempts: r.minimum_attempts,
+        transport: r.transport.clone(),
+    }
+}
+
+fn smtp_transport(s: &config::TransportSmtp) -> SmtpTransport {
+    SmtpTransport {
+        host: s.host.clone(),
+        port: s.port.map(|p| p.0).unwrap_or(0),
+        starttls_insecure_skip_verify: s.starttls_insecure_skip_verify,
+        no_starttls: s.no_starttls,
+        auth: s.auth.as_ref().map(|a| TransportAuth {
+            username: a.username.clone(),
+            password: a.password.clone(),
+            mechanisms: a
+                .mechanisms
+                .iter()
+                .map(|m| m.to_ascii_uppercase())
+                .collect(),
+        }),
+    }
+}
+
+/// A validated config transport in the engine's shape; `None` only for
+/// values validation refuses.
+pub fn transport(t: &config::Transport) -> Option<Transport> {
+    if let Some(s) = &t.submissions {
+        return Some(Transport::Submissions(smtp_transport(s)));
+    }
+    if let Some(s) = &t.submission {
+        return Some(Transport::Submission(smtp_transport(s)));
+    }
+    if let Some(s) = &t.smtp {
+        return Some(Transport::Smtp(smtp_transport(s)));
+    }
+    if let Some(s) = &t.socks {
+        let address: SocketAddr = s.address.parse().ok()?;
+        return Some(Transport::Socks(SocksTransport {
+            address,
+            remote_hostname: s.remote_hostname.clone(),
+        }));
+    }
+    if let Some(d) = &t.direct {
+        return Some(Transport::Direct {
+            disable_ipv4: d.disable_ipv4,
+            disable_ipv6: d.disable_ipv6,
+        });
+    }
+    if let Some(f) = &t.fail {
+        let default = FailTransport::default();
+        return Some(Transport::Fail(FailTransport {
+            code: f.smtp_code.unwrap_or(default.code),
+            enhanced: default.enhanced,
+            message: f.smtp_message.clone().unwrap_or(default.message),
+        }));
+    }
+    None
+}
+
+/// The engine's settings from a validated config.
+pub fn engine_config(c: &Config) -> EngineConfig {
+    let mut routes = Routes {
+        global: c.routes.iter().map(route).collect(),
+        ..Routes::default()
+    };
+    for (name, a) in &c.accounts {
+        if !a.routes.is_empty() {
+            routes
+                .account
+                .insert(name.clone(), a.routes.iter().map(route).collect());
+        }
+    }
+    for (name, d) in &c.domains {
+        if !d.routes.is_empty() {
+            let key = smtp::Domain::parse(name)
+                .map(|d| d.unicode().to_lowercase())
+                .unwrap_or_else(|_| name.to_lowercase());
+            routes
+                .domain
+                .insert(key, d.routes.iter().map(route).collect());
+        }
+    }
+    let transports: BTreeMap<String, Transport> = c
+        .transports
+        .iter()
+        .filter_map(|(n, t)| transport(t).map(|t| (n.clone(), t)))
+        .collect();
+    EngineConfig {
+        max_concurrent: c.queue.concurrency,
+        max_per_domain: c.queue.per_domain_concurrency,
+        hostname: c.hostname.clone(),
+        postmaster_account: c
+            .postmaster_account
+            .clone()
+            .or_else(|| c.accounts.keys().next().cloned())
+            .unwrap_or_else(|| "postmaster".into()),
+        routes,
+        transports,
+        ..EngineConfig::default()
+    }
+}
+
+/// The localserve engine: every message goes to the local listener.
+pub fn localserve_config(local: SocketAddr, postmaster: &str) -> EngineConfig {
+    let mut transports = BTreeMap::new();
+    transports.insert(
+        "localserve".to_string(),
+        Transport::Localserve { address: local },
+    );
+    EngineConfig {
+        hostname: "localhost".into(),
+        postmaster_account: postmaster.into(),
+        routes: Routes {
+            global: vec![Route::to("localserve")],
+            ..Routes::default()
+        },
+        transports,
+        ..EngineConfig::default()
+    }
+}
+
+/// Starts the engine on the stores: it runs until `shutdown` turns true,
+/// and every notification of `kick` (from the submission handler) wakes it.
+pub fn spawn(
+    config: EngineConfig,
+    stores: &Stores,
+    resolver: Arc<dyn dns::Resolver>,
+    kick: Arc<Notify>,
+    shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let deps = EngineDeps::new(stores.queue.clone(), stores.mailbox.clone(), resolver);
+    let engine = Engine::new(config, deps);
+    let kicker = engine.clone();
+    let mut stop_kicks = shutdown.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = kick.notified() => kicker.kick(),
+                _ = stop_kicks.wait_for(|s| *s) => break,
+            }
+        }
+    });
+    info!(target: "postel", "delivery engine started");
+    tokio::spawn(async move {
+        let mut rx = shutdown;
+        let stop = async move {
+            if rx.wait_for(|s| *s).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        match engine.run(stop).await {
+            Ok(()) => info!(target: "postel", "delivery engine stopped"),
+            Err(e) => error!(target: "postel", error = %e, "delivery engine failed"),
+        }
+    })
+}
+
+/// The system's recursive resolvers from /etc/resolv.conf (127.0.0.1 when
+/// none are listed).
+pub fn system_resolver() -> Arc<dyn dns::Resolver> {
+    let text = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut servers = dns::parse_resolv_conf(&text);
+    if servers.is_empty() {
+        servers.push(SocketAddr::from(([127, 0, 0, 1], 53)));
+    }
+    Arc::new(dns::StubResolver::new(servers))
+}
