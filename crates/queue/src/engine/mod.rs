@@ -13,15 +13,37 @@
 //! queue too), and claims per domain within the concurrency limits, so its
 //! cost grows with the number of domains, not with the queue.
 //!
-//! ```no_run
-//! # async fn example(store: std::sync::Arc<dyn queue::Store>, mailbox: std::sync::Arc<dyn mailbox::MailboxStore>) {
-//! use queue::engine::{Engine, EngineConfig, EngineDeps};
-//! let deps = EngineDeps::new(store, mailbox, std::sync::Arc::new(dns::MemoryResolver::new()));
-//! let engine = Engine::new(EngineConfig { hostname: "mail.example.org".into(), ..EngineConfig::default() }, deps);
+//! Delivering one message through a route to a local SMTP listener:
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use std::sync::Arc;
+//! use queue::Store;
+//! use queue::engine::{Engine, EngineConfig, EngineDeps, Route, Transport};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = Arc::new(queue::SqliteStore::open(dir.path().join("q.db"), Default::default()).unwrap());
+//! let mailbox = Arc::new(mailbox::SqliteMailboxStore::open(dir.path().join("m.db"), Default::default()).unwrap());
+//! let sink = testkit::sink::Sink::start().await.unwrap();
+//!
+//! let mut config = EngineConfig { hostname: "mail.example.org".into(), ..EngineConfig::default() };
+//! config.transports.insert("local".into(), Transport::Localserve { address: sink.addr() });
+//! config.routes.global.push(Route::to("local"));
+//! let deps = EngineDeps::new(store.clone(), mailbox, Arc::new(dns::MemoryResolver::new()));
+//! let engine = Engine::new(config, deps);
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
 //! let runner = engine.clone();
-//! let task = tokio::spawn(async move { runner.run(async { let _ = tokio::signal::ctrl_c().await; }).await });
+//! let task = tokio::spawn(async move { runner.run(async { let _ = stopped.await; }).await });
+//!
+//! let from = smtp::Address::parse("alice@example.org").ok();
+//! let to = smtp::Address::parse("bob@example.com").unwrap();
+//! store.enqueue(queue::Submission::new("alice", from, vec![to], b"Subject: hi\r\n\r\nhello\r\n".to_vec())).unwrap();
 //! engine.kick();
-//! # let _ = task.await;
+//! assert_eq!(sink.wait_for(1, std::time::Duration::from_secs(10)).await, 1);
+//! assert_eq!(sink.messages()[0].rcpt_to, vec!["<bob@example.com> NOTIFY=FAILURE,DELAY ORCPT=rfc822;bob@example.com".to_string()]);
+//! stop.send(()).unwrap();
+//! task.await.unwrap().unwrap();
 //! # }
 //! ```
 

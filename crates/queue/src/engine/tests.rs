@@ -1086,7 +1086,8 @@ async fn requiretls_goes_through_a_pkix_transport_whose_next_hop_announces_it() 
     assert_eq!(delivered.event, crate::Event::Delivered);
     let r = &delivered.message.results[0];
     assert_eq!(r.tls_verification, "pkix");
-    assert_eq!(r.tls_version, "TLSv1_3");
+    assert_eq!(r.tls_version, "TLS1.3");
+    assert!(r.tls_cipher.starts_with("TLS13_"), "{}", r.tls_cipher);
     let failed = fx.retired(refused[0]).unwrap();
     assert_eq!(failed.event, crate::Event::Failed);
     let r = &failed.message.results[0];

@@ -16,6 +16,7 @@ use smtpclient::{
 use super::Ctx;
 use super::pool::{PoolKey, close_all};
 use crate::model::{AttemptResult, Outcome};
+use rustls::ProtocolVersion as rustls_version;
 
 /// The outcome for one row of an attempt.
 #[derive(Clone, Debug)]
@@ -44,7 +45,11 @@ impl Hop {
             ..Hop::default()
         };
         if let Some(tls) = client.tls() {
-            hop.tls_version = format!("{:?}", tls.version);
+            hop.tls_version = match tls.version {
+                rustls_version::TLSv1_3 => "TLS1.3".to_string(),
+                rustls_version::TLSv1_2 => "TLS1.2".to_string(),
+                other => format!("{other:?}"),
+            };
             hop.tls_cipher = format!("{:?}", tls.cipher_suite);
         }
         hop.tls_verification = match client.cert_check() {
