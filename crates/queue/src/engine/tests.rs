@@ -1306,3 +1306,25 @@ async fn concurrency_limit_holds_back_other_domains() {
     assert_eq!(fx.dialer.dialed().len(), 1);
     assert_eq!(fx.store.get(first[0]).unwrap().unwrap().attempts, 1);
 }
+
+#[tokio::test]
+async fn idle_connection_is_closed_after_the_idle_timeout() {
+    let mut fx = fixture(|c| {
+        c.idle_timeout = Duration::from_millis(100);
+        c.poll_interval = Duration::from_millis(20);
+    });
+    fx.dialer.push(Conn::Script(quit(transaction(
+        greet(),
+        "bob@example.com",
+        "250 ok",
+        "250 2.0.0 ok",
+    ))));
+    fx.start();
+    let ids = fx.enqueue(submission(&["bob@example.com"]));
+    fx.wait_attempt(ids[0], 1).await;
+    // The script ends only when the engine QUITs the idle connection, while
+    // the engine keeps running.
+    fx.dialer.finish_scripts().await;
+    assert_eq!(fx.engine.ctx.pool.len(), 0);
+    fx.stop().await;
+}
