@@ -44,6 +44,9 @@ pub struct EngineConfig {
     pub dial_timeout: Duration,
     /// SMTP command time limits.
     pub timeouts: Timeouts,
+    /// Limit for one host's whole session (dial, setup, all transactions);
+    /// the reference's 30 minutes.
+    pub session_timeout: Duration,
     /// How often the store is re-read for changes made by other processes.
     pub poll_interval: Duration,
     /// Certificate check for transports that need PKIX-verified TLS.
@@ -69,6 +72,7 @@ impl Default for EngineConfig {
             direct_port: 25,
             dial_timeout: smtpclient::dial::DEFAULT_DIAL_TIMEOUT,
             timeouts: Timeouts::default(),
+            session_timeout: Duration::from_secs(30 * 60),
             poll_interval: Duration::from_secs(1),
             pkix: Verification::webpki_roots(),
             shutdown_grace: Duration::from_secs(30),

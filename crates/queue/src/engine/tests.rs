@@ -1328,3 +1328,40 @@ async fn idle_connection_is_closed_after_the_idle_timeout() {
     assert_eq!(fx.engine.ctx.pool.len(), 0);
     fx.stop().await;
 }
+
+#[tokio::test]
+async fn dsn_for_an_account_without_mailbox_goes_to_the_postmaster() {
+    let mut fx = fixture(|c| c.postmaster_account = "postmaster".into());
+    fx.dialer.push(Conn::Script(quit(transaction(
+        greet(),
+        "bob@example.com",
+        "554 5.0.0 no thanks",
+        "",
+    ))));
+    fx.start();
+    let mut sub = submission(&["bob@example.com"]);
+    sub.account = "ghost".into();
+    let ids = fx.enqueue(sub);
+    fx.wait_attempt(ids[0], 1).await;
+    let dsns = fx.wait_dsns("postmaster", 1).await;
+    fx.stop().await;
+    fx.dialer.finish_scripts().await;
+    assert!(dsns[0].contains("Final-Recipient: rfc822;bob@example.com\r\n"));
+    assert!(fx.dsns("alice").is_empty());
+}
+
+#[tokio::test]
+async fn a_session_over_its_time_limit_is_a_temporary_failure() {
+    let mut fx = fixture(|c| c.session_timeout = Duration::from_millis(200));
+    fx.dialer.push(Conn::Script(greet().hang()));
+    fx.start();
+    let ids = fx.enqueue(submission(&["bob@example.com"]));
+    fx.wait_attempt(ids[0], 1).await;
+    fx.stop().await;
+    let row = fx.store.get(ids[0]).unwrap().unwrap();
+    assert_eq!(
+        row.results[0].error,
+        "session with mx.example.com took longer than 200ms"
+    );
+    assert_eq!(row.results[0].mx_host, "mx.example.com");
+}

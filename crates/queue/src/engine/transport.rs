@@ -235,7 +235,23 @@ pub(crate) async fn run_plan(
     let mut last: Option<RowResult> = None;
     let mut all_requiretls = !plan.hosts.is_empty();
     for host in &plan.hosts {
-        match attempt_host(ctx, plan, host, envelope, body, dialed).await {
+        let limit = ctx.config.session_timeout;
+        let attempt =
+            tokio::time::timeout(limit, attempt_host(ctx, plan, host, envelope, body, dialed));
+        let outcome = attempt.await.unwrap_or_else(|_| HostOutcome::Failed {
+            result: Box::new(RowResult::failure(
+                false,
+                0,
+                None,
+                &format!("session with {host} took longer than {limit:?}"),
+                &Hop {
+                    host: host.to_string(),
+                    ..Hop::default()
+                },
+            )),
+            requiretls_missing: false,
+        });
+        match outcome {
             HostOutcome::Results(results) => return results,
             HostOutcome::Failed {
                 result,
