@@ -49,9 +49,9 @@ pub(crate) async fn deliver_batch(ctx: Arc<Ctx>, batch: Batch) {
     let mut results: Vec<Option<RowResult>> = vec![None; rows.len()];
     let mut dialed_maps: Vec<BTreeMap<String, Vec<String>>> = vec![BTreeMap::new(); rows.len()];
     let mut pending = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
+    for ((i, row), slot) in rows.iter().enumerate().zip(results.iter_mut()) {
         if body.is_none() {
-            results[i] = Some(RowResult::failure(
+            *slot = Some(RowResult::failure(
                 false,
                 0,
                 None,
@@ -66,11 +66,11 @@ pub(crate) async fn deliver_batch(ctx: Arc<Ctx>, batch: Batch) {
             Ok(Some(_)) => {
                 let mut r = RowResult::failure(true, 0, None, SUPPRESSED_ERROR, &Hop::default());
                 r.outcome = Outcome::Suppressed;
-                results[i] = Some(r);
+                *slot = Some(r);
             }
             Ok(None) => pending.push(i),
             Err(err) => {
-                results[i] = Some(RowResult::failure(
+                *slot = Some(RowResult::failure(
                     false,
                     0,
                     None,
@@ -95,8 +95,10 @@ pub(crate) async fn deliver_batch(ctx: Arc<Ctx>, batch: Batch) {
         let group: Vec<&QueuedMessage> = members.iter().filter_map(|&i| rows.get(i)).collect();
         let (group_results, dialed) = deliver_group(&ctx, &name, &group, &body).await;
         for (&i, r) in members.iter().zip(group_results) {
-            results[i] = Some(r);
-            dialed_maps[i] = dialed.clone();
+            if let (Some(slot), Some(map)) = (results.get_mut(i), dialed_maps.get_mut(i)) {
+                *slot = Some(r);
+                *map = dialed.clone();
+            }
         }
     }
 
