@@ -436,14 +436,25 @@ pub fn queue_drop(stores: &Stores, sel: &Selection, out: &mut dyn Write) -> anyh
     count_line(out, n, "dropped")
 }
 
-/// `postel queue fail`. The failure DSNs are written by the delivery
-/// engine's DSN code once it exists; until then the count says none were.
-pub fn queue_fail(stores: &Stores, sel: &Selection, out: &mut dyn Write) -> anyhow::Result<()> {
+/// `postel queue fail`: fails the messages and writes their failure DSNs
+/// (NOTIFY respected) as the engine does for its own final failures.
+pub fn queue_fail(
+    stores: &Stores,
+    sel: &Selection,
+    engine: &queue::engine::EngineConfig,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let failed = stores.queue.fail(&sel.changing()?)?;
-    count_line(out, failed.len() as u64, "failed")?;
-    if !failed.is_empty() {
-        tracing::warn!(target: "postel", count = failed.len(), "failure DSNs for admin-failed messages are not written yet (needs the delivery engine's DSN support)");
-    }
+    let written = queue::engine::write_admin_failure_dsns(
+        engine,
+        &*stores.mailbox,
+        SystemTime::now(),
+        &failed,
+    );
+    let n = failed.len();
+    let noun = if n == 1 { "message" } else { "messages" };
+    let dsns = if written == 1 { "DSN" } else { "DSNs" };
+    writeln!(out, "{n} {noun} failed, {written} failure {dsns} written")?;
     Ok(())
 }
 

@@ -1,8 +1,7 @@
 //! The command line: `postel localserve|serve|account|queue|holdrule|suppression`.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -276,20 +275,32 @@ fn shutdown_on_signals() -> watch::Receiver<bool> {
     rx
 }
 
-fn admin_stores(cli: &Cli) -> anyhow::Result<Stores> {
-    let (dir, policy) = match (&cli.dir, &cli.config) {
-        (Some(d), _) => (d.clone(), Policy::default()),
+fn admin_stores(cli: &Cli) -> anyhow::Result<(Stores, queue::engine::EngineConfig)> {
+    let (dir, policy, engine) = match (&cli.dir, &cli.config) {
+        (Some(d), _) => (
+            d.clone(),
+            Policy::default(),
+            queue::engine::EngineConfig::default(),
+        ),
         (None, Some(c)) => {
             let config = Config::load(c)?;
-            (config.data_dir.clone(), Policy::from_config(&config))
+            (
+                config.data_dir.clone(),
+                Policy::from_config(&config),
+                crate::delivery::engine_config(&config),
+            )
         }
-        (None, None) => (PathBuf::from(localserve::DEFAULT_DIR), localserve::policy()),
+        (None, None) => (
+            PathBuf::from(localserve::DEFAULT_DIR),
+            localserve::policy(),
+            crate::delivery::localserve_config(
+                std::net::SocketAddr::from(([127, 0, 0, 1], localserve::PORTS.0)),
+                localserve::ACCOUNT,
+            ),
+        ),
     };
-    if !dir.join(crate::stores::QUEUE_DB).exists() && !dir.join(crate::stores::MAILBOX_DB).exists()
-    {
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    Stores::open(&dir, policy.common_separator(), policy.retention())
+    let stores = Stores::open(&dir, policy.common_separator(), policy.retention())?;
+    Ok((stores, engine))
 }
 
 /// Runs a parsed command line, writing command output to `out`.
@@ -334,14 +345,19 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             crate::serve::run(path, shutdown_on_signals()).await
         }
         _ => {
-            let stores = admin_stores(&cli)?;
+            let (stores, engine) = admin_stores(&cli)?;
             let out_ref = out;
-            tokio::task::block_in_place(|| admin(&cli.command, &stores, out_ref))
+            tokio::task::block_in_place(|| admin(&cli.command, &stores, &engine, out_ref))
         }
     }
 }
 
-fn admin(cmd: &Command, s: &Stores, out: &mut dyn Write) -> anyhow::Result<()> {
+fn admin(
+    cmd: &Command,
+    s: &Stores,
+    engine: &queue::engine::EngineConfig,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     match cmd {
         Command::Account(c) => match c {
             AccountCmd::Add { name, addresses } => admin::account_add(s, name, addresses, out),
@@ -363,7 +379,7 @@ fn admin(cmd: &Command, s: &Stores, out: &mut dyn Write) -> anyhow::Result<()> {
             QueueCmd::Requiretls { value, sel } => admin::queue_requiretls(s, sel, value, out),
             QueueCmd::Retry { sel } => admin::queue_retry(s, sel, out),
             QueueCmd::Drop { sel } => admin::queue_drop(s, sel, out),
-            QueueCmd::Fail { sel } => admin::queue_fail(s, sel, out),
+            QueueCmd::Fail { sel } => admin::queue_fail(s, sel, engine, out),
             QueueCmd::History { sel, paging, json } => {
                 admin::queue_history(s, sel, paging, *json, out)
             }
@@ -404,14 +420,4 @@ fn admin(cmd: &Command, s: &Stores, out: &mut dyn Write) -> anyhow::Result<()> {
         },
         Command::Localserve { .. } | Command::Serve => Ok(()),
     }
-}
-
-/// Keeps a path-taking helper for callers that only have a config path.
-pub fn data_dir_of(config: &Path) -> anyhow::Result<PathBuf> {
-    Ok(Config::load(config)?.data_dir)
-}
-
-/// Parses a duration flag (used by tests of localserve's hang).
-pub fn duration_flag(s: &str) -> Option<Duration> {
-    parse_duration(s)
 }

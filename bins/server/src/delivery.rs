@@ -27,8 +27,14 @@ fn route(r: &config::Route) -> Route {
 }
 
 fn smtp_transport(s: &config::TransportSmtp) -> SmtpTransport {
+    // A bare IP in the config becomes the address literal the engine parses.
+    let host = match s.host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => format!("[{ip}]"),
+        Ok(std::net::IpAddr::V6(ip)) => format!("[IPv6:{ip}]"),
+        Err(_) => s.host.clone(),
+    };
     SmtpTransport {
-        host: s.host.clone(),
+        host,
         port: s.port.map(|p| p.0).unwrap_or(0),
         starttls_insecure_skip_verify: s.starttls_insecure_skip_verify,
         no_starttls: s.no_starttls,
@@ -187,4 +193,88 @@ pub fn system_resolver() -> Arc<dyn dns::Resolver> {
         servers.push(SocketAddr::from(([127, 0, 0, 1], 53)));
     }
     Arc::new(dns::StubResolver::new(servers))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_routes_and_transports_become_the_engines() {
+        let c = Config::parse(
+            "postel.example.toml",
+            include_str!("../postel.example.toml"),
+        )
+        .unwrap();
+        let e = engine_config(&c);
+        assert_eq!(e.hostname, "mail.example.org");
+        assert_eq!(e.postmaster_account, "app");
+        assert_eq!(e.max_concurrent, 10);
+        assert_eq!(e.max_per_domain, 1);
+        assert_eq!(
+            e.routes.global,
+            vec![Route {
+                from_domains: vec![],
+                to_domains: vec!["example.com".into()],
+                minimum_attempts: 0,
+                transport: "relay".into(),
+            }]
+        );
+        assert_eq!(
+            e.routes.domain["example.org"],
+            vec![Route {
+                to_domains: vec![".example.net".into()],
+                ..Route::to("relay")
+            }]
+        );
+        assert_eq!(
+            e.transports["relay"],
+            Transport::Submission(SmtpTransport {
+                host: "smtp.example.net".into(),
+                port: 587,
+                starttls_insecure_skip_verify: false,
+                no_starttls: false,
+                auth: Some(TransportAuth {
+                    username: "user".into(),
+                    password: "secret".into(),
+                    mechanisms: vec!["SCRAM-SHA-256".into()],
+                }),
+            })
+        );
+        assert_eq!(
+            e.transports["ipv4only"],
+            Transport::Direct {
+                disable_ipv4: false,
+                disable_ipv6: true
+            }
+        );
+        assert_eq!(
+            e.transports["proxy"],
+            Transport::Socks(SocksTransport {
+                address: "192.0.2.10:1080".parse().unwrap(),
+                remote_hostname: "proxy.example.org".into(),
+            })
+        );
+        assert_eq!(
+            e.transports["reject"],
+            Transport::Fail(FailTransport {
+                code: 554,
+                enhanced: (7, 0),
+                message: "sending to this domain is disabled".into(),
+            })
+        );
+    }
+
+    #[test]
+    fn bare_ip_smarthost_becomes_an_address_literal() {
+        let t = config::TransportSmtp {
+            host: "127.0.0.1".into(),
+            port: None,
+            starttls_insecure_skip_verify: false,
+            no_starttls: true,
+            auth: None,
+        };
+        assert_eq!(smtp_transport(&t).host, "[127.0.0.1]");
+        assert_eq!(smtp_transport(&t).port, 0);
+    }
 }

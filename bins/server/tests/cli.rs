@@ -197,10 +197,16 @@ fn queue_list_hold_release_and_filters() {
         ok(d, &["queue", "drop", "--id", &a[1].to_string()]),
         "1 message dropped\n"
     );
+    ok(d, &["account", "add", "other", "x@example.org"]);
     assert_eq!(
         ok(d, &["queue", "fail", "--account", "other"]),
-        "1 message failed\n"
+        "1 message failed, 1 failure DSN written\n"
     );
+    let stores = Stores::open(d, None, Default::default()).unwrap();
+    let inbox =
+        mailbox::MailboxStore::list(&*stores.mailbox, "other", mailbox::INBOX, None, 10).unwrap();
+    assert_eq!(inbox.messages.len(), 1);
+    assert!(inbox.messages[0].envelope.is_dsn);
     let history = ok(d, &["queue", "history", "--asc"]);
     let lines: Vec<&str> = history.lines().collect();
     assert_eq!(lines.len(), 2, "{history}");

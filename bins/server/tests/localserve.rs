@@ -228,8 +228,9 @@ async fn localserve_round_trip_delivers_into_inbox_and_permerror_gives_a_failure
         hang: Duration::from_millis(10),
         webhook_url: None,
     };
-    let task = tokio::spawn(localserve::run(opts, listeners, rx));
+    // Opened first: two processes creating the schema at once would race.
     let stores = Stores::open(dir.path(), Some('+'), Default::default()).unwrap();
+    let task = tokio::spawn(localserve::run(opts, listeners, rx));
 
     let mut c = Raw::connect(submission_addr).await;
     c.login("postel@localhost", "postelpostel").await;
