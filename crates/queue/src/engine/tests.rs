@@ -1365,3 +1365,51 @@ async fn a_session_over_its_time_limit_is_a_temporary_failure() {
     );
     assert_eq!(row.results[0].mx_host, "mx.example.com");
 }
+
+#[tokio::test]
+async fn direct_delivery_over_tcp_to_a_sink_on_the_test_port() {
+    let sink = testkit::sink::Sink::start().await.unwrap();
+    let mut fx = fixture(|c| {
+        c.direct_port = sink.addr().port();
+        c.idle_timeout = Duration::from_secs(5);
+    });
+    let deps = EngineDeps {
+        store: fx.store.clone(),
+        mailbox: fx.mailbox.clone(),
+        resolver: Arc::new(
+            MemoryResolver::new()
+                .mx("example.com", 10, "mx.example.com")
+                .a("mx.example.com", "127.0.0.1".parse().unwrap()),
+        ),
+        dialer: Arc::new(smtpclient::dial::TcpDialer::new()),
+        socks: Arc::new(|s: &SocksTransport| {
+            Arc::new(smtpclient::dial::Socks5Dialer::new(s.address)) as Arc<dyn Dialer>
+        }),
+        clock: fx.clock.clone(),
+    };
+    fx.engine = Engine::new(fx.engine.ctx.config.clone(), deps);
+    fx.start();
+    let mut ids = Vec::new();
+    for rcpt in ["bob@example.com", "carol@example.com", "dave@example.com"] {
+        ids.extend(fx.enqueue(submission(&[rcpt])));
+    }
+    assert_eq!(sink.wait_for(3, Duration::from_secs(10)).await, 3);
+    for id in &ids {
+        fx.wait_attempt(*id, 1).await;
+    }
+    fx.stop().await;
+    let messages = sink.messages();
+    assert_eq!(messages[0].helo, "mail.example.org");
+    assert_eq!(
+        messages[0].mail_from,
+        "<alice@example.org> SIZE=52 BODY=7BIT ENVID=env1"
+    );
+    assert_eq!(
+        messages[0].rcpt_to,
+        vec!["<bob@example.com> NOTIFY=FAILURE,DELAY ORCPT=rfc822;bob@example.com".to_string()]
+    );
+    assert_eq!(messages[0].data, BODY);
+    for id in ids {
+        assert_eq!(fx.retired(id).unwrap().event, crate::Event::Delivered);
+    }
+}
