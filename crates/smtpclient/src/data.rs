@@ -11,32 +11,43 @@ use std::borrow::Cow;
 /// blocks; call again with the rest until everything is consumed (the
 /// terminator is appended only with the last block).
 pub(crate) fn dot_stuff_block(message: &[u8], out: &mut Vec<u8>, limit: usize) -> usize {
-    let mut pos = 0;
+    // Runs of ordinary lines (CRLF-terminated, not starting with '.') are
+    // copied as one slice; only a line that needs a byte added or changed is
+    // copied on its own. Line ends are found with memchr, so a typical
+    // message costs one vectorised scan and a few large copies.
+    let mut pos = 0; // start of the next line
+    let mut pending = 0; // start of the bytes not yet copied to `out`
     while pos < message.len() {
         let rest = message.get(pos..).unwrap_or_default();
-        let (line, consumed) = match rest.iter().position(|&b| b == b'\n') {
-            Some(nl) => (rest.get(..nl).unwrap_or_default(), nl + 1),
-            None => (rest, rest.len()),
+        let (end, next) = match memchr::memchr(b'\n', rest) {
+            Some(nl) => (pos + nl, pos + nl + 1),
+            None => (message.len(), message.len()),
         };
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.first() == Some(&b'.') {
-            out.push(b'.');
+        let ends_in_cr = end > pos && message.get(end - 1) == Some(&b'\r');
+        let crlf_terminated = ends_in_cr && next > end;
+        let leading_dot = message.get(pos) == Some(&b'.');
+        if leading_dot || !crlf_terminated {
+            out.extend_from_slice(message.get(pending..pos).unwrap_or_default());
+            if leading_dot {
+                out.push(b'.');
+            }
+            let content_end = if ends_in_cr { end - 1 } else { end };
+            out.extend_from_slice(message.get(pos..content_end).unwrap_or_default());
+            out.extend_from_slice(b"\r\n");
+            pending = next;
         }
-        out.extend_from_slice(line);
-        out.extend_from_slice(b"\r\n");
-        pos += consumed;
-        if out.len() >= limit {
+        pos = next;
+        if out.len() + (pos - pending) >= limit {
             break;
         }
     }
+    out.extend_from_slice(message.get(pending..pos).unwrap_or_default());
     if pos >= message.len() {
         out.extend_from_slice(b".\r\n");
     }
     pos
 }
 
-/// The message with CRLF line endings (and a final CRLF) as BDAT sends it:
-/// borrowed when it already has them.
 pub(crate) fn normalize_crlf(message: &[u8]) -> Cow<'_, [u8]> {
     if is_crlf_clean(message) {
         return Cow::Borrowed(message);
@@ -80,6 +91,49 @@ mod tests {
         let used = dot_stuff_block(message, &mut out, usize::MAX);
         assert_eq!(used, message.len());
         out
+    }
+
+    /// The straightforward line-by-line form, as an oracle for the fast one.
+    fn stuff_line_by_line(message: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, line) in message.split(|&b| b == b'\n').enumerate() {
+            let last = i == message.split(|&b| b == b'\n').count() - 1;
+            if last && line.is_empty() {
+                break;
+            }
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.first() == Some(&b'.') {
+                out.push(b'.');
+            }
+            out.extend_from_slice(line);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_stuffing_matches_line_by_line(
+            message in proptest::collection::vec(
+                proptest::sample::select(vec![b'a', b'.', b'\r', b'\n', b' ']), 0..200),
+            limit in 1usize..64,
+        ) {
+            proptest::prop_assert_eq!(stuff(&message), stuff_line_by_line(&message));
+            // In blocks, as the DATA writer calls it: each call stops after
+            // the line that reaches `limit`, the next continues there.
+            let mut out = Vec::new();
+            let mut pos = 0;
+            loop {
+                let mut block = Vec::new();
+                pos += dot_stuff_block(&message[pos..], &mut block, limit);
+                out.extend_from_slice(&block);
+                if pos >= message.len() {
+                    break;
+                }
+            }
+            proptest::prop_assert_eq!(out, stuff_line_by_line(&message));
+        }
     }
 
     #[test]
