@@ -15,7 +15,7 @@ use smtpserver::{
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
-use crate::limits::{self, Exceeded};
+use crate::limits::{Exceeded, Tracker};
 use crate::policy::{AccountPolicy, Policy};
 
 /// The submission [`Handler`].
@@ -24,6 +24,7 @@ pub struct Submitter {
     mailbox: Arc<SqliteMailboxStore>,
     policy: Arc<Policy>,
     kick: Arc<Notify>,
+    limits: Arc<Tracker>,
 }
 
 impl Submitter {
@@ -39,6 +40,7 @@ impl Submitter {
             mailbox,
             policy,
             kick,
+            limits: Arc::new(Tracker::default()),
         }
     }
 }
@@ -251,8 +253,9 @@ impl Submitter {
         let account = identity.account.clone();
         let (mpd, fpd) = (policy.messages_per_day, policy.first_time_per_day);
         let rcpts = recipients.clone();
+        let tracker = self.limits.clone();
         let exceeded = self
-            .blocking(move || limits::check(&*store, &account, &rcpts, mpd, fpd, SystemTime::now()))
+            .blocking(move || tracker.check(&*store, &account, &rcpts, mpd, fpd, SystemTime::now()))
             .await?
             .map_err(internal)?;
         match exceeded {
@@ -347,6 +350,8 @@ impl Submitter {
             }
             Err(e) => return Err(internal(e)),
         };
+        self.limits
+            .record(&identity.account, &recipients, SystemTime::now());
         self.kick.notify_one();
         info!(target: "postel", account = %identity.account, recipients = ids.len(), first_id = ids.first().copied().unwrap_or(0), "message queued");
         let first = ids.first().copied().unwrap_or(0);
