@@ -388,3 +388,29 @@ async fn wrong_password_is_refused() {
     let r = c.cmd(&format!("AUTH PLAIN {token}")).await;
     assert!(r.starts_with("535 5.7.8"), "{r}");
 }
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited_per_ip() {
+    let env = start(policy()).await;
+    let ip: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let mut c = Raw::connect(env.addr).await;
+    c.cmd("EHLO client.example").await;
+    use base64::Engine as _;
+    let bad = base64::engine::general_purpose::STANDARD.encode("\0app@example.org\0wrong");
+    assert!(
+        c.cmd(&format!("AUTH PLAIN {bad}"))
+            .await
+            .starts_with("535 ")
+    );
+    assert_eq!(env.stores.mailbox.auth_limiter().failures(ip), 1);
+    for _ in 0..9 {
+        env.stores.mailbox.auth_limiter().record_failure(ip);
+    }
+    let good =
+        base64::engine::general_purpose::STANDARD.encode(format!("\0app@example.org\0{PASSWORD}"));
+    let r = c.cmd(&format!("AUTH PLAIN {good}")).await;
+    assert!(
+        r.starts_with("454 4.7.0 too many failed authentication attempts; try again in "),
+        "{r}"
+    );
+}
