@@ -414,3 +414,14 @@ async fn failed_logins_are_rate_limited_per_ip() {
         "{r}"
     );
 }
+
+#[tokio::test]
+async fn null_reverse_path_is_refused_on_submission() {
+    let env = start(policy()).await;
+    let mut c = Raw::connect(env.addr).await;
+    c.login("app@example.org", PASSWORD).await;
+    assert_eq!(
+        c.cmd("MAIL FROM:<>").await,
+        "550 5.7.1 the null reverse path is not allowed for submission"
+    );
+}
