@@ -16,8 +16,6 @@ pub(crate) enum DsnKind {
     Failed,
     /// Still trying (after the 5th attempt).
     Delayed,
-    /// Accepted by the next hop, which takes over the reporting.
-    Delivered,
     /// Accepted by a next hop without the DSN extension.
     Relayed,
 }
@@ -27,7 +25,6 @@ impl DsnKind {
         match self {
             DsnKind::Failed => Action::Failed,
             DsnKind::Delayed => Action::Delayed,
-            DsnKind::Delivered => Action::Delivered,
             DsnKind::Relayed => Action::Relayed,
         }
     }
@@ -36,7 +33,6 @@ impl DsnKind {
         match self {
             DsnKind::Failed => "mail delivery failed",
             DsnKind::Delayed => "mail delivery delayed",
-            DsnKind::Delivered => "mail delivered",
             DsnKind::Relayed => "mail relayed",
         }
     }
@@ -53,18 +49,20 @@ pub(crate) fn wanted(row: &QueuedMessage, kind: DsnKind) -> bool {
     match kind {
         DsnKind::Failed => notify.failure(),
         DsnKind::Delayed => notify.delay(),
-        DsnKind::Delivered | DsnKind::Relayed => notify.success(),
+        DsnKind::Relayed => notify.success(),
     }
 }
 
 /// The DSN an attempt's outcome calls for, if the sender wants it: failed
 /// or suppressed → failure; the 5th failed attempt of a row with more to
-/// come → delayed; delivered → delivered, or relayed when the next hop lacked
-/// the DSN extension.
+/// come → delayed; delivered to a next hop without the DSN extension →
+/// relayed. Delivered to a next hop that has it → none: the NOTIFY
+/// parameter went along and that hop reports success (RFC 3461 §5.2.2);
+/// a "delivered" DSN of ours would give the sender two.
 pub(crate) fn dsn_for(row: &QueuedMessage, done: &Completed, relayed: bool) -> Option<DsnKind> {
     let kind = match done {
         Completed::Delivered if relayed => DsnKind::Relayed,
-        Completed::Delivered => DsnKind::Delivered,
+        Completed::Delivered => return None,
         Completed::Failed { .. } | Completed::Suppressed => DsnKind::Failed,
         Completed::Retry { attempts, .. } if *attempts == 5 && row.effective_max_attempts() > 5 => {
             DsnKind::Delayed
@@ -88,7 +86,7 @@ fn status_code(kind: DsnKind, result: &AttemptResult) -> EnhancedCode {
     let class = match kind {
         DsnKind::Failed => Class::Permanent,
         DsnKind::Delayed => Class::Transient,
-        DsnKind::Delivered | DsnKind::Relayed => Class::Success,
+        DsnKind::Relayed => Class::Success,
     };
     match result.enhanced_code.parse::<EnhancedCode>() {
         Ok(code) if kind == DsnKind::Failed || kind == DsnKind::Delayed => {
@@ -305,12 +303,10 @@ mod tests {
         let r = row("alice@example.org", Notify::NEVER);
         assert_eq!(dsn_for(&r, &FAILED, false), None);
         assert_eq!(dsn_for(&r, &RETRY5, false), None);
-        // SUCCESS: delivered, or relayed when the next hop lacked DSN.
+        // SUCCESS: the DSN-capable next hop reports (RFC 3461 §5.2.2), so
+        // none from us; relayed when the next hop lacked DSN.
         let r = row("alice@example.org", Notify::new(true, false, false));
-        assert_eq!(
-            dsn_for(&r, &Completed::Delivered, false),
-            Some(DsnKind::Delivered)
-        );
+        assert_eq!(dsn_for(&r, &Completed::Delivered, false), None);
         assert_eq!(
             dsn_for(&r, &Completed::Delivered, true),
             Some(DsnKind::Relayed)
