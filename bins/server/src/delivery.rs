@@ -114,7 +114,27 @@ pub fn engine_config(c: &Config) -> EngineConfig {
         .iter()
         .filter_map(|(n, t)| transport(t).map(|t| (n.clone(), t)))
         .collect();
+    let defaults = EngineConfig::default();
+    let t = &c.timeouts;
+    let pick = |v: Option<crate::config::values::Span>, d: std::time::Duration| {
+        v.map(|s| s.0).unwrap_or(d)
+    };
+    let timeouts = smtpclient::Timeouts {
+        greeting: pick(t.greeting, defaults.timeouts.greeting),
+        mail: pick(t.mail, defaults.timeouts.mail),
+        rcpt: pick(t.rcpt, defaults.timeouts.rcpt),
+        data_command: pick(t.data_command, defaults.timeouts.data_command),
+        data_block: pick(t.data_block, defaults.timeouts.data_block),
+        data_end: pick(t.data_end, defaults.timeouts.data_end),
+        tls_handshake: pick(t.tls_handshake, defaults.timeouts.tls_handshake),
+        quit: defaults.timeouts.quit,
+        command: pick(t.command, defaults.timeouts.command),
+    };
     EngineConfig {
+        node: c.queue.node.clone().unwrap_or(defaults.node.clone()),
+        shutdown_grace: pick(c.queue.shutdown_grace, defaults.shutdown_grace),
+        idle_timeout: pick(c.queue.idle_timeout, defaults.idle_timeout),
+        timeouts,
         max_concurrent: c.queue.concurrency,
         max_per_domain: c.queue.per_domain_concurrency,
         hostname: c.hostname.clone(),
@@ -211,6 +231,9 @@ mod tests {
         assert_eq!(e.postmaster_account, "app");
         assert_eq!(e.max_concurrent, 10);
         assert_eq!(e.max_per_domain, 1);
+        assert_eq!(e.node, "node1");
+        assert_eq!(e.timeouts.data_end, std::time::Duration::from_secs(600));
+        assert_eq!(e.timeouts.tls_handshake, std::time::Duration::from_secs(60));
         assert_eq!(
             e.routes.global,
             vec![Route {

@@ -75,6 +75,17 @@ pub fn sync_accounts(config: &Config, mailbox: &SqliteMailboxStore) -> anyhow::R
     Ok(())
 }
 
+/// The server-side time limits of the config.
+pub fn server_timeouts(c: &Config) -> smtpserver::Timeouts {
+    let d = smtpserver::Timeouts::default();
+    let t = &c.timeouts;
+    smtpserver::Timeouts {
+        command: t.command.map(|s| s.0).unwrap_or(d.command),
+        data_block: t.data_block.map(|s| s.0).unwrap_or(d.data_block),
+        tls_handshake: t.tls_handshake.map(|s| s.0).unwrap_or(d.tls_handshake),
+    }
+}
+
 async fn bind(l: &crate::config::Listener) -> anyhow::Result<TcpListener> {
     let ip: IpAddr = l.address.parse().context("listener address")?;
     let addr = SocketAddr::new(ip, l.port.0);
@@ -121,6 +132,7 @@ pub async fn run(config_path: &Path, shutdown: watch::Receiver<bool>) -> anyhow:
     sub_config.tls = tls.clone();
     sub_config.max_recipients = config.submission.max_recipients;
     sub_config.max_message_size = config.submission.max_message_size;
+    sub_config.timeouts = server_timeouts(&config);
 
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(l) = &config.listeners.submission {
@@ -139,6 +151,7 @@ pub async fn run(config_path: &Path, shutdown: watch::Receiver<bool>) -> anyhow:
         let listener = bind(l).await?;
         let mut c = ServerConfig::new(hostname.clone(), Mode::Inbound);
         c.tls = tls.clone();
+        c.timeouts = server_timeouts(&config);
         warn!(target: "postel", "the smtp listener refuses all incoming mail: inbound handling is not implemented yet");
         let server = Server::new(c, Arc::new(InboundNotYet)).with_shutdown(shutdown.clone());
         tasks.spawn(async move { server.run(listener, false).await });

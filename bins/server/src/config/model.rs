@@ -39,6 +39,9 @@ pub struct Config {
     /// Queue settings.
     #[serde(default)]
     pub queue: QueueConfig,
+    /// SMTP time limits for our server and client sides.
+    #[serde(default)]
+    pub timeouts: Timeouts,
     /// Global routes, tried after account and domain routes.
     #[serde(default)]
     pub routes: Vec<Route>,
@@ -164,6 +167,14 @@ pub struct QueueConfig {
     /// Attempts before a message fails (default 8).
     #[serde(default = "default_max_attempts")]
     pub max_attempts: u32,
+    /// The name this node claims queue leases under (default "node1";
+    /// unique per node sharing a store).
+    pub node: Option<String>,
+    /// How long a shutdown waits for running deliveries before giving
+    /// them back to the queue (default 30s).
+    pub shutdown_grace: Option<Span>,
+    /// How long an idle outgoing connection is kept for reuse (default 10s).
+    pub idle_timeout: Option<Span>,
 }
 
 fn default_concurrency() -> usize {
@@ -182,6 +193,9 @@ impl Default for QueueConfig {
             concurrency: default_concurrency(),
             per_domain_concurrency: default_per_domain(),
             max_attempts: default_max_attempts(),
+            node: None,
+            shutdown_grace: None,
+            idle_timeout: None,
         }
     }
 }
@@ -285,4 +299,26 @@ pub struct TransportFail {
     pub smtp_code: Option<u16>,
     /// ASCII, at most 256 characters.
     pub smtp_message: Option<String>,
+}
+
+/// SMTP time limits; unset ones keep the RFC 5321 §4.5.3.2 defaults.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    /// Client: waiting for the greeting (5m).
+    pub greeting: Option<Span>,
+    /// Client: reply to MAIL (5m).
+    pub mail: Option<Span>,
+    /// Client: reply to each RCPT (5m).
+    pub rcpt: Option<Span>,
+    /// Client: reply to DATA (2m).
+    pub data_command: Option<Span>,
+    /// Both: each block of message data (3m).
+    pub data_block: Option<Span>,
+    /// Client: reply to the final dot (10m).
+    pub data_end: Option<Span>,
+    /// Server: waiting for the next command; client: other commands (5m).
+    pub command: Option<Span>,
+    /// Both: the TLS handshake (1m).
+    pub tls_handshake: Option<Span>,
 }

@@ -52,7 +52,7 @@ fn type_error_names_line_key_and_expectation() {
 fn unknown_key_is_refused() {
     assert_eq!(
         err(&format!("{HEAD}hostname2 = 1\n")),
-        "postel.toml:3: hostname2: unknown field `hostname2`, expected one of `hostname`, `data_dir`, `postmaster_account`, `listeners`, `tls`, `domains`, `accounts`, `trusted_networks`, `submission`, `queue`, `routes`, `transports`"
+        "postel.toml:3: hostname2: unknown field `hostname2`, expected one of `hostname`, `data_dir`, `postmaster_account`, `listeners`, `tls`, `domains`, `accounts`, `trusted_networks`, `submission`, `queue`, `timeouts`, `routes`, `transports`"
     );
 }
 
@@ -128,5 +128,13 @@ fn implicit_tls_listener_needs_certificate() {
             "{HEAD}[listeners.submissions]\naddress = \"127.0.0.1\"\nport = 465\n"
         )),
         "postel.toml:3: listeners.submissions: implicit TLS needs a [tls] section with cert and key"
+    );
+}
+
+#[test]
+fn bad_duration_names_the_expected_form() {
+    assert_eq!(
+        err(&format!("{HEAD}[timeouts]\ncommand = \"5x\"\n")),
+        "postel.toml:4: timeouts.command: invalid value \"5x\": expected a duration such as \"7d\", \"24h\" or \"30m\""
     );
 }
