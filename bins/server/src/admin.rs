@@ -45,6 +45,16 @@ pub struct Selection {
     /// At most this many messages.
     #[arg(long)]
     pub max: Option<usize>,
+    /// Queued before/after a time relative to now: "<-1h", ">-10m", "<now".
+    #[arg(long, allow_hyphen_values = true)]
+    pub submitted: Option<String>,
+    /// Queue: next attempt before/after, e.g. "<now" (due); history: last
+    /// activity before/after.
+    #[arg(long, allow_hyphen_values = true)]
+    pub when: Option<String>,
+    /// History: only successful (yes) or failed (no) deliveries.
+    #[arg(long)]
+    pub success: Option<bool>,
     /// Act on every message when no other selection is given.
     #[arg(long)]
     pub all: bool,
@@ -59,11 +69,23 @@ impl Selection {
             && !self.held
             && !self.not_held
             && self.transport.is_none()
+            && self.submitted.is_none()
+            && self.when.is_none()
+    }
+
+    fn bound(value: &Option<String>) -> anyhow::Result<Option<queue::TimeBound>> {
+        value
+            .as_deref()
+            .map(|v| {
+                queue::parse_time_bound(v, SystemTime::now())
+                    .with_context(|| format!("bad time filter {v:?}"))
+            })
+            .transpose()
     }
 
     /// The queue filter.
-    pub fn filter(&self) -> Filter {
-        Filter {
+    pub fn filter(&self) -> anyhow::Result<Filter> {
+        Ok(Filter {
             max: self.max.unwrap_or(0),
             ids: self.ids.clone(),
             account: self.account.clone().unwrap_or_default(),
@@ -77,21 +99,25 @@ impl Selection {
                 None
             },
             transport: self.transport.clone(),
-            ..Filter::default()
-        }
+            submitted: Self::bound(&self.submitted)?,
+            next_attempt: Self::bound(&self.when)?,
+        })
     }
 
     /// The history filter.
-    pub fn history_filter(&self) -> HistoryFilter {
-        HistoryFilter {
+    pub fn history_filter(&self) -> anyhow::Result<HistoryFilter> {
+        Ok(HistoryFilter {
             max: self.max.unwrap_or(0),
             ids: self.ids.clone(),
             account: self.account.clone().unwrap_or_default(),
             from: self.from.clone().unwrap_or_default(),
             to: self.to.clone().unwrap_or_default(),
             transport: self.transport.clone(),
+            submitted: Self::bound(&self.submitted)?,
+            last_activity: Self::bound(&self.when)?,
+            success: self.success,
             ..HistoryFilter::default()
-        }
+        })
     }
 
     /// The filter of a command that changes messages: refuses an empty
@@ -99,10 +125,10 @@ impl Selection {
     fn changing(&self) -> anyhow::Result<Filter> {
         if self.is_empty() && !self.all {
             bail!(
-                "no messages selected: give --id, --account, --from, --to, --held, --transport, or --all"
+                "no messages selected: give --id, --account, --from, --to, --held, --transport, --submitted, --when, or --all"
             );
         }
-        Ok(self.filter())
+        self.filter()
     }
 }
 
@@ -251,7 +277,7 @@ pub fn queue_list(
         asc: !paging.desc,
         after,
     };
-    let rows = stores.queue.list(&sel.filter(), &sort)?;
+    let rows = stores.queue.list(&sel.filter()?, &sort)?;
     if as_json {
         let v: Vec<Value> = rows.iter().map(message_json).collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
@@ -323,7 +349,7 @@ pub fn queue_history(
         asc: paging.asc,
         after,
     };
-    let rows = stores.queue.history(&sel.history_filter(), &sort)?;
+    let rows = stores.queue.history(&sel.history_filter()?, &sort)?;
     if as_json {
         let v: Vec<Value> = rows.iter().map(retired_json).collect();
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;

@@ -125,7 +125,7 @@ fn queue_list_hold_release_and_filters() {
 
     let (success, _, stderr) = postel(d, &["queue", "hold"]);
     assert!(!success);
-    assert!(stderr.contains("no messages selected: give --id, --account, --from, --to, --held, --transport, or --all"), "{stderr}");
+    assert!(stderr.contains("no messages selected: give --id, --account, --from, --to, --held, --transport, --submitted, --when, or --all"), "{stderr}");
 
     assert_eq!(
         ok(d, &["queue", "hold", "--to", "example.com"]),
@@ -165,6 +165,16 @@ fn queue_list_hold_release_and_filters() {
         ok(d, &["queue", "schedule", "--all", "--", "-1h"]),
         "3 messages rescheduled\n"
     );
+    let due: serde_json::Value =
+        serde_json::from_str(&ok(d, &["queue", "list", "--json", "--when", "<now"])).unwrap();
+    assert_eq!(
+        due.as_array().unwrap().len(),
+        3,
+        "all were moved an hour back"
+    );
+    let recent: serde_json::Value =
+        serde_json::from_str(&ok(d, &["queue", "list", "--json", "--submitted", "<-1h"])).unwrap();
+    assert_eq!(recent.as_array().unwrap().len(), 0);
     assert_eq!(
         ok(d, &["queue", "retry", "--all"]),
         "3 messages scheduled for delivery now\n"
