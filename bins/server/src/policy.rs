@@ -139,3 +139,31 @@ impl Policy {
         self.accounts.values().find_map(|a| a.separator)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn fromid_mode_follows_the_login_including_catchall_variants() {
+        let c = Config::parse(
+            "postel.example.toml",
+            include_str!("../postel.example.toml"),
+        )
+        .unwrap();
+        let p = Policy::from_config(&c);
+        let app = p.account("app");
+        assert_eq!(app.separator, Some('+'));
+        assert!(app.fromid_mode(Some("app@example.org")));
+        assert!(app.fromid_mode(Some("App+tag@Example.org")));
+        assert!(!app.fromid_mode(Some("other@example.org")));
+        assert!(!app.fromid_mode(None), "trusted networks have no login");
+        assert_eq!(app.retention, DEFAULT_RETENTION);
+        assert_eq!(app.messages_per_day, 1000);
+        assert_eq!(app.first_time_per_day, 200);
+        assert_eq!(p.trusted_account("10.1.2.3".parse().unwrap()), Some("app"));
+        assert_eq!(p.trusted_account("192.0.2.1".parse().unwrap()), None);
+        assert_eq!(p.account("unknown"), &AccountPolicy::default());
+    }
+}
