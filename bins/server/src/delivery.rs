@@ -143,9 +143,28 @@ pub fn engine_config(c: &Config) -> EngineConfig {
             .clone()
             .or_else(|| c.accounts.keys().next().cloned())
             .unwrap_or_else(|| "postmaster".into()),
+        direct_port: c
+            .queue
+            .direct_port
+            .map(|p| p.0)
+            .unwrap_or(defaults.direct_port),
         routes,
         transports,
         ..EngineConfig::default()
+    }
+}
+
+/// The resolver of the config's `resolvers`, else the system's.
+pub fn config_resolver(c: &Config) -> Arc<dyn dns::Resolver> {
+    let servers: Vec<SocketAddr> = c
+        .resolvers
+        .iter()
+        .filter_map(|r| config::parse_resolver(r))
+        .collect();
+    if servers.is_empty() {
+        system_resolver()
+    } else {
+        Arc::new(dns::StubResolver::new(servers))
     }
 }
 
@@ -299,5 +318,18 @@ mod tests {
         };
         assert_eq!(smtp_transport(&t).host, "[127.0.0.1]");
         assert_eq!(smtp_transport(&t).port, 0);
+    }
+
+    #[test]
+    fn direct_port_defaults_to_25_and_can_be_set_for_tests() {
+        let head = "hostname = \"mail.example.org\"\ndata_dir = \"/tmp/postel\"\n";
+        let c = Config::parse("postel.toml", head).unwrap();
+        assert_eq!(engine_config(&c).direct_port, 25);
+        let c = Config::parse(
+            "postel.toml",
+            &format!("{head}[queue]\ndirect_port = 2525\n"),
+        )
+        .unwrap();
+        assert_eq!(engine_config(&c).direct_port, 2525);
     }
 }

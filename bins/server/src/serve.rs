@@ -117,7 +117,7 @@ pub async fn run(config_path: &Path, shutdown: watch::Receiver<bool>) -> anyhow:
     let engine = crate::delivery::spawn(
         crate::delivery::engine_config(&config),
         &stores,
-        crate::delivery::system_resolver(),
+        crate::delivery::config_resolver(&config),
         kick.clone(),
         shutdown.clone(),
     );

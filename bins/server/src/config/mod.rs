@@ -13,7 +13,7 @@ use std::path::Path;
 
 pub use locate::{KeyPath, line_of};
 pub use model::*;
-pub use validate::base_of;
+pub use validate::{base_of, parse_resolver};
 
 /// One located problem.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -48,6 +48,10 @@ pub struct Config {
     /// Named transports.
     #[serde(default)]
     pub transports: BTreeMap<String, Transport>,
+    /// Recursive resolvers for MX and address lookups, as "ip" or
+    /// "ip:port" (default: the nameservers of /etc/resolv.conf).
+    #[serde(default)]
+    pub resolvers: Vec<String>,
 }
 
 /// Listening sockets; each is off unless given.
@@ -175,6 +179,9 @@ pub struct QueueConfig {
     pub shutdown_grace: Option<Span>,
     /// How long an idle outgoing connection is kept for reuse (default 10s).
     pub idle_timeout: Option<Span>,
+    /// The port direct delivery dials on MX hosts (default 25). Only for
+    /// tests with local sinks: real MX hosts listen on 25.
+    pub direct_port: Option<Port>,
 }
 
 fn default_concurrency() -> usize {
@@ -196,6 +203,7 @@ impl Default for QueueConfig {
             node: None,
             shutdown_grace: None,
             idle_timeout: None,
+            direct_port: None,
         }
     }
 }

@@ -52,7 +52,7 @@ fn type_error_names_line_key_and_expectation() {
 fn unknown_key_is_refused() {
     assert_eq!(
         err(&format!("{HEAD}hostname2 = 1\n")),
-        "postel.toml:3: hostname2: unknown field `hostname2`, expected one of `hostname`, `data_dir`, `postmaster_account`, `listeners`, `tls`, `domains`, `accounts`, `trusted_networks`, `submission`, `queue`, `timeouts`, `routes`, `transports`"
+        "postel.toml:3: hostname2: unknown field `hostname2`, expected one of `hostname`, `data_dir`, `postmaster_account`, `listeners`, `tls`, `domains`, `accounts`, `trusted_networks`, `submission`, `queue`, `timeouts`, `routes`, `transports`, `resolvers`"
     );
 }
 
@@ -136,5 +136,26 @@ fn bad_duration_names_the_expected_form() {
     assert_eq!(
         err(&format!("{HEAD}[timeouts]\ncommand = \"5x\"\n")),
         "postel.toml:4: timeouts.command: invalid value \"5x\": expected a duration such as \"7d\", \"24h\" or \"30m\""
+    );
+}
+
+#[test]
+fn resolvers_take_ip_or_ip_port_and_refuse_names() {
+    let c = Config::parse(
+        "postel.toml",
+        &format!("{HEAD}resolvers = [\"127.0.0.1:5353\", \"::1\"]\n"),
+    )
+    .unwrap();
+    let got: Vec<_> = c.resolvers.iter().map(|r| parse_resolver(r)).collect();
+    assert_eq!(
+        got,
+        vec![
+            Some("127.0.0.1:5353".parse().unwrap()),
+            Some("[::1]:53".parse().unwrap())
+        ]
+    );
+    assert_eq!(
+        err(&format!("{HEAD}resolvers = [\"dns.example\"]\n")),
+        "postel.toml:3: resolvers: invalid value \"dns.example\": expected an IP address or ip:port, e.g. \"127.0.0.1:53\""
     );
 }

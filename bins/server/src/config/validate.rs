@@ -90,6 +90,16 @@ pub fn validate(c: &Config) -> Vec<Problem> {
             "must be at least 1".into(),
         ));
     }
+    for r in &c.resolvers {
+        if parse_resolver(r).is_none() {
+            out.push((
+                KeyPath::keys(&["resolvers"]),
+                format!(
+                    "invalid value {r:?}: expected an IP address or ip:port, e.g. \"127.0.0.1:53\""
+                ),
+            ));
+        }
+    }
     routes(c, &c.routes, &KeyPath::keys(&["routes"]), &mut out);
     for (name, t) in &c.transports {
         transport(name, t, &KeyPath::keys(&["transports", name]), &mut out);
@@ -344,4 +354,15 @@ fn smtp_transport(s: &TransportSmtp, path: &KeyPath, out: &mut Vec<Problem>) {
             }
         }
     }
+}
+
+/// A `resolvers` entry as a socket address: "ip" (port 53), "ip:port" or
+/// "[ipv6]:port".
+pub fn parse_resolver(s: &str) -> Option<std::net::SocketAddr> {
+    if let Ok(a) = s.parse::<std::net::SocketAddr>() {
+        return Some(a);
+    }
+    s.parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| std::net::SocketAddr::new(ip, 53))
 }
