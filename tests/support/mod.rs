@@ -185,6 +185,13 @@ impl SmtpSink {
 
     /// Like [`SmtpSink::start`], listening on `ip` (127.0.0.1 or ::1) only.
     pub fn start_on(ip: IpAddr, options: &[&str]) -> SmtpSink {
+        SmtpSink::start_at(SocketAddr::new(ip, free_port_on(ip)), options)
+    }
+
+    /// Like [`SmtpSink::start`], listening on exactly `addr` (e.g. `127.0.0.2:25` for
+    /// an MX host of the test zone).
+    pub fn start_at(addr: SocketAddr, options: &[&str]) -> SmtpSink {
+        let (ip, port) = (addr.ip(), addr.port());
         let bin = require("/usr/sbin/smtp-sink");
         let dir = tempfile::Builder::new()
             .prefix("postel-sink-")
@@ -203,7 +210,6 @@ impl SmtpSink {
             cmd.args(["-u", "nobody"]);
         }
         let counters = std::fs::File::create(dir.path().join("counters")).expect("counters file");
-        let port = free_port_on(ip);
         let template = format!("{}/%Y%m%d%H%M%S.", dumps.display());
         cmd.arg("-c")
             .arg("-d")
