@@ -35,7 +35,8 @@ const SENDER: &str = "app@example.org";
 /// account `app` (app@example.org, password [`PASSWORD`]) and `extra` appended
 /// to its config file. Stopped (gracefully) on drop.
 struct Postel {
-    dir: TempDir,
+    /// Config, certificate and data; removed on drop.
+    _dir: TempDir,
     config: PathBuf,
     port: u16,
     stores: Stores,
@@ -97,7 +98,7 @@ addresses = ["{SENDER}"]
             rt.block_on(postel_server::serve::run(&p, rx))
         });
         let mut postel = Postel {
-            dir,
+            _dir: dir,
             config: path,
             port,
             stores,
@@ -224,7 +225,6 @@ impl Drop for Postel {
                     .expect("postel serve ended with an error");
             }
         }
-        let _ = &self.dir;
     }
 }
 
