@@ -156,7 +156,7 @@ run_cell() {
   local hwm; hwm=$(hwm_mib "$POSTEL_PID")
   stop_postel; stop_pid "$sink_PID"
   local note=""
-  [ "$(kv failed "$out")" != 0 ] || [ "$(kv conn_errors "$out")" != 0 ] && note="failed=$(kv failed "$out") conn_errors=$(kv conn_errors "$out")"
+  [ "$(kv failed "$out")" != 0 ] || [ "$(kv conn_errors "$out")" != 0 ] && note="$note failed=$(kv failed "$out") conn_errors=$(kv conn_errors "$out")"
   [ "${got:-0}" -ne $((base + tx)) ] && note="$note sink=$((got - base))/$tx"
   local e2e; e2e=$(python3 -c "print(f'{$acc / ($t_end - $t0):.0f}')")
   echo "$(kv rate "$out") $e2e $(kv p50_ms "$out") $(kv p99_ms "$out") $hwm $acc ${note:-ok}"
@@ -243,7 +243,7 @@ backlog_setup() { # enqueue the backlog into a running postel
   local t0; t0=$(now)
   local o1 o2
   o1=$("$GEN" --addr "127.0.0.1:$SUBPORT" --conns 8 --messages "${BACKLOG_FUTURE:-100000}" --size 1024 \
-       --domains 10 --holdfor 60:3540 --tag future)
+       --domains 10 --holdfor 300:3300 --tag future)
   o2=$("$GEN" --addr "127.0.0.1:$SUBPORT" --conns 8 --messages "${BACKLOG_SLOW:-1000}" --size 1024 \
        --rcpt-domain slow.bench.test --tag slow)
   echo "backlog: $(kv accepted "$o1") due over the next hour, $(kv accepted "$o2") due now to a 451 domain; enqueued in $(python3 -c "print(f'{$(now) - $t0:.0f}')") s" >&2
