@@ -147,8 +147,7 @@ impl Load {
                     return;
                 }
                 tick.tick().await;
-                let seq = self.issue();
-                match self.submit(&mut conn, seq, index).await {
+                match self.submit(&mut conn, index).await {
                     Ok(()) => {}
                     Err(Broken::Io) => break,
                     Err(Broken::Closing(reply)) => {
@@ -177,25 +176,24 @@ impl Load {
         Ok(conn)
     }
 
-    /// One transaction; `Ok` when it ended with a reply (250 or not).
-    async fn submit(&self, conn: &mut Conn, seq: u64, index: usize) -> Result<(), Broken> {
+    /// One transaction; `Ok` when it ended with a reply (250 or not). A
+    /// number is handed out once MAIL FROM got its 250, so a connection that
+    /// died while idle (the kill came between two messages) uses none.
+    async fn submit(&self, conn: &mut Conn, index: usize) -> Result<(), Broken> {
+        let r = command(conn, b"MAIL FROM:<app@example.org>\r\n")
+            .await
+            .map_err(|_| Broken::Io)?;
+        if !r.starts_with('2') {
+            return self.refused(conn, None, r).await;
+        }
+        let seq = self.issue();
         let domain = seq % DOMAINS;
-        let rcpt = format!("RCPT TO:<r{}@d{domain}.example>\r\n", index);
-        for cmd in [
-            b"MAIL FROM:<app@example.org>\r\n".as_slice(),
-            rcpt.as_bytes(),
-            b"DATA\r\n".as_slice(),
-        ] {
+        let rcpt = format!("RCPT TO:<r{index}@d{domain}.example>\r\n");
+        for cmd in [rcpt.as_bytes(), b"DATA\r\n".as_slice()] {
             let r = command(conn, cmd).await.map_err(|_| Broken::Io)?;
             let want = if cmd == b"DATA\r\n" { '3' } else { '2' };
             if !r.starts_with(want) {
-                self.set(seq, Status::Refused);
-                self.refusals.lock().unwrap().push(r.clone());
-                if r.starts_with("421") {
-                    return Err(Broken::Closing(r));
-                }
-                let _ = command(conn, b"RSET\r\n").await.map_err(|_| Broken::Io)?;
-                return Ok(());
+                return self.refused(conn, Some(seq), r).await;
             }
         }
         let message = message(seq, index, domain);
@@ -215,6 +213,25 @@ impl Load {
             self.refusals.lock().unwrap().push(r);
             Ok(())
         }
+    }
+
+    /// A refusal before the message was sent: not queued; reset and go on,
+    /// unless the server is closing the connection.
+    async fn refused(
+        &self,
+        conn: &mut Conn,
+        seq: Option<u64>,
+        reply: String,
+    ) -> Result<(), Broken> {
+        if let Some(seq) = seq {
+            self.set(seq, Status::Refused);
+        }
+        if reply.starts_with("421") {
+            return Err(Broken::Closing(reply));
+        }
+        self.refusals.lock().unwrap().push(reply);
+        command(conn, b"RSET\r\n").await.map_err(|_| Broken::Io)?;
+        Ok(())
     }
 }
 
