@@ -158,6 +158,14 @@ run_cell() {
   local note=""
   [ "$(kv failed "$out")" != 0 ] || [ "$(kv conn_errors "$out")" != 0 ] && note="$note failed=$(kv failed "$out") conn_errors=$(kv conn_errors "$out")"
   [ "${got:-0}" -ne $((base + tx)) ] && note="$note sink=$((got - base))/$tx"
+  if [ "$setup" = backlog_setup ]; then
+    # The backlog must still be there, and the 451 domain must have been tried.
+    local q; q=$("$POSTEL" --dir "$dir/data" queue list --to slow.bench.test --max 5000 --json \
+      | python3 -c 'import json,sys; v=json.load(sys.stdin); print(str(sum(1 for m in v if m["attempts"] > 0)) + "/" + str(len(v)))')
+    local f; f=$("$POSTEL" --dir "$dir/data" queue list --to .bench.test --when ">now" --max 200000 --json \
+      | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+    note="$note slow_tried=$q due_later=$f"
+  fi
   local e2e; e2e=$(python3 -c "print(f'{$acc / ($t_end - $t0):.0f}')")
   echo "$(kv rate "$out") $e2e $(kv p50_ms "$out") $(kv p99_ms "$out") $hwm $acc ${note:-ok}"
 }
