@@ -57,7 +57,7 @@ mod transport;
 mod tests;
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -311,6 +311,11 @@ struct Scheduler {
     kicked: bool,
     /// Capacity ran out while rows were due: rebuild when some frees.
     starved: bool,
+    /// Domains whose last claim came back short since the last rebuild:
+    /// nothing more is due there, so a finished delivery does not claim
+    /// again (the next rebuild, on a kick or the poll interval, brings
+    /// them back).
+    drained: HashSet<String>,
     last_rebuild: Option<tokio::time::Instant>,
     last_expire: tokio::time::Instant,
 }
@@ -325,6 +330,7 @@ impl Scheduler {
             running: HashMap::new(),
             kicked: true,
             starved: false,
+            drained: HashSet::new(),
             last_rebuild: None,
             last_expire: tokio::time::Instant::now(),
         }
@@ -346,6 +352,7 @@ impl Scheduler {
         let store = self.ctx.store.clone();
         match blocking(move || store.next_due_per_domain()).await {
             Ok(list) => {
+                self.drained.clear();
                 self.heap = list
                     .into_iter()
                     .map(|(domain, due)| Reverse((due, domain)))
@@ -385,7 +392,7 @@ impl Scheduler {
                 break;
             };
             let busy = self.busy.get(&domain).copied().unwrap_or(0);
-            if busy >= per_domain {
+            if busy >= per_domain || self.drained.contains(&domain) {
                 // Pushed again when one of its deliveries finishes.
                 continue;
             }
@@ -405,6 +412,9 @@ impl Scheduler {
                     continue;
                 }
             };
+            if batches.len() < want {
+                self.drained.insert(domain.clone());
+            }
             for batch in batches {
                 self.spawn(domain.clone(), batch);
             }
@@ -454,8 +464,11 @@ impl Scheduler {
                     self.busy.remove(&r.domain);
                 }
             }
-            // More of this domain may be due; a claim finds out cheaply.
-            self.heap.push(Reverse((self.ctx.clock.now(), r.domain)));
+            // More of this domain may be due unless its last claim came
+            // back short; a claim finds out cheaply.
+            if !self.drained.contains(&r.domain) {
+                self.heap.push(Reverse((self.ctx.clock.now(), r.domain)));
+            }
         }
         if self.starved {
             self.starved = false;

@@ -208,17 +208,84 @@ pub(crate) fn get_msg(conn: &Connection, id: i64) -> Result<Option<QueuedMessage
         .map_err(db("reading queue row"))
 }
 
-fn query_msgs(
+/// The few columns of a due row that forming batches needs; the full row is
+/// decoded only once leased.
+struct DueRow {
+    id: i64,
+    base_id: i64,
+    domain: String,
+    next_attempt: i64,
+}
+
+const FREE: &str = "hold = 0 AND next_attempt <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)";
+
+fn due_rows(
     conn: &Connection,
-    sql: &str,
-    values: Vec<Value>,
-) -> Result<Vec<QueuedMessage>, StoreError> {
-    conn.prepare_cached(sql)
+    now: i64,
+    req: &ClaimRequest,
+    after: Option<(i64, i64)>,
+    limit: usize,
+) -> Result<Vec<DueRow>, StoreError> {
+    let mut sql =
+        format!("SELECT id, base_id, recipient_domain, next_attempt FROM msgs WHERE {FREE}");
+    let mut values = vec![Value::Integer(now)];
+    if let Some(d) = &req.domain {
+        values.push(Value::Text(d.clone()));
+        sql.push_str(&format!(" AND recipient_domain = ?{}", values.len()));
+    }
+    if let Some((t, id)) = after {
+        values.push(Value::Integer(t));
+        values.push(Value::Integer(id));
+        let (a, b) = (values.len() - 1, values.len());
+        sql.push_str(&format!(
+            " AND (next_attempt > ?{a} OR (next_attempt = ?{a} AND id > ?{b}))"
+        ));
+    }
+    values.push(Value::Integer(i64::try_from(limit).unwrap_or(i64::MAX)));
+    sql.push_str(&format!(
+        " ORDER BY next_attempt, id LIMIT ?{}",
+        values.len()
+    ));
+    conn.prepare_cached(&sql)
         .and_then(|mut st| {
-            st.query_map(rusqlite::params_from_iter(values), read_msg)?
-                .collect::<Result<Vec<_>, _>>()
+            st.query_map(rusqlite::params_from_iter(values), |r| {
+                Ok(DueRow {
+                    id: r.get(0)?,
+                    base_id: r.get(1)?,
+                    domain: r.get(2)?,
+                    next_attempt: r.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()
         })
-        .map_err(db("reading queue rows"))
+        .map_err(db("reading due rows"))
+}
+
+/// The other free rows of `first`'s base id and domain, in id order.
+fn base_mates(conn: &Connection, now: i64, first: &DueRow) -> Result<Vec<i64>, StoreError> {
+    let sql = format!(
+        "SELECT id FROM msgs INDEXED BY msgs_base_domain WHERE base_id = ?2 AND recipient_domain = ?3 AND id != ?4 AND {FREE} ORDER BY id"
+    );
+    conn.prepare_cached(&sql)
+        .and_then(|mut st| {
+            st.query_map(params![now, first.base_id, first.domain, first.id], |r| {
+                r.get(0)
+            })?
+            .collect::<Result<Vec<i64>, _>>()
+        })
+        .map_err(db("reading batch rows"))
+}
+
+/// How many due rows to read per round: enough for the batches still
+/// wanted, more when rows of skipped domains may be in the way.
+fn scan_limit(req: &ClaimRequest, remaining: usize) -> usize {
+    if req.skip_domains.is_empty() {
+        remaining.max(1)
+    } else {
+        remaining
+            .saturating_add(req.skip_domains.len() * 4)
+            .min(256)
+    }
 }
 
 pub(crate) fn claim(
@@ -229,63 +296,49 @@ pub(crate) fn claim(
     let now = to_ms(shared.clock.now());
     let until = now.saturating_add(dur_ms(req.lease));
     let mut taken: HashSet<i64> = HashSet::new();
-    let mut batches = Vec::new();
+    let mut leased: Vec<Vec<i64>> = Vec::new();
     let mut after: Option<(i64, i64)> = None;
-    let free = "hold = 0 AND next_attempt <= ?1 AND (lease_until IS NULL OR lease_until <= ?1)";
-    'scan: while batches.len() < req.max_batches {
-        let mut sql = format!("SELECT {} FROM msgs WHERE {free}", msg_cols());
-        let mut values = vec![Value::Integer(now)];
-        if let Some(d) = &req.domain {
-            values.push(Value::Text(d.clone()));
-            sql.push_str(&format!(" AND recipient_domain = ?{}", values.len()));
-        }
-        if let Some((t, id)) = after {
-            values.push(Value::Integer(t));
-            values.push(Value::Integer(id));
-            let (a, b) = (values.len() - 1, values.len());
-            sql.push_str(&format!(
-                " AND (next_attempt > ?{a} OR (next_attempt = ?{a} AND id > ?{b}))"
-            ));
-        }
-        sql.push_str(" ORDER BY next_attempt, id LIMIT 256");
-        let rows = query_msgs(conn, &sql, values)?;
+    'scan: while leased.len() < req.max_batches {
+        let limit = scan_limit(req, req.max_batches - leased.len());
+        let rows = due_rows(conn, now, req, after, limit)?;
         if rows.is_empty() {
             break;
         }
         for row in rows {
-            after = Some((to_ms(row.next_attempt), row.id));
-            if taken.contains(&row.id) || req.skip_domains.contains(&row.recipient_domain) {
+            after = Some((row.next_attempt, row.id));
+            if taken.contains(&row.id) || req.skip_domains.contains(&row.domain) {
                 continue;
             }
-            let mut batch = vec![row];
-            if let Some(first) = batch.first().filter(|r| r.base_id != 0) {
-                let sql = format!(
-                    "SELECT {} FROM msgs INDEXED BY msgs_base_domain WHERE base_id = ?2 AND recipient_domain = ?3 AND id != ?4 AND {free} ORDER BY id",
-                    msg_cols()
-                );
-                let values = vec![
-                    Value::Integer(now),
-                    Value::Integer(first.base_id),
-                    Value::Text(first.recipient_domain.clone()),
-                    Value::Integer(first.id),
-                ];
-                let more = query_msgs(conn, &sql, values)?;
-                batch.extend(more.into_iter().filter(|r| !taken.contains(&r.id)));
+            let mut ids = vec![row.id];
+            if row.base_id != 0 {
+                let mates = base_mates(conn, now, &row)?;
+                ids.extend(mates.into_iter().filter(|id| !taken.contains(id)));
             }
-            for r in &mut batch {
-                taken.insert(r.id);
-                r.lease_owner = req.node.clone();
-                r.lease_until = Some(from_ms(until));
+            for id in &ids {
+                taken.insert(*id);
                 conn.prepare_cached(
                     "UPDATE msgs SET lease_owner = ?1, lease_until = ?2 WHERE id = ?3",
                 )
-                .and_then(|mut st| st.execute(params![req.node, until, r.id]))
+                .and_then(|mut st| st.execute(params![req.node, until, id]))
                 .map_err(db("leasing row"))?;
             }
-            batches.push(Batch { rows: batch });
-            if batches.len() >= req.max_batches {
+            leased.push(ids);
+            if leased.len() >= req.max_batches {
                 break 'scan;
             }
+        }
+    }
+    let mut batches = Vec::with_capacity(leased.len());
+    for ids in leased {
+        let mut rows = Vec::with_capacity(ids.len());
+        for id in ids {
+            // Leased in this transaction just now, so the row is there.
+            if let Some(m) = get_msg(conn, id)? {
+                rows.push(m);
+            }
+        }
+        if !rows.is_empty() {
+            batches.push(Batch { rows });
         }
     }
     Ok(batches)
@@ -741,4 +794,88 @@ pub(crate) fn record_bounce(
         enhanced,
         FailureSource::Dsn,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use crate::{ClaimRequest, Options, SqliteStore, Store, Submission, TestClock};
+
+    fn store(dir: &tempfile::TempDir) -> SqliteStore {
+        let options = Options {
+            clock: Arc::new(TestClock::new(
+                std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            )),
+            jitter: Arc::new(|| 0),
+            ..Options::default()
+        };
+        SqliteStore::open(dir.path().join("q.db"), options).unwrap()
+    }
+
+    fn enqueue(store: &SqliteStore, to: &[&str]) -> Vec<i64> {
+        let to = to
+            .iter()
+            .map(|t| smtp::Address::parse(t).unwrap())
+            .collect();
+        let sender = smtp::Address::parse("a@example.org").ok();
+        let sub = Submission::new("a", sender, to, b"Subject: t\r\n\r\nx\r\n".to_vec());
+        store.enqueue(sub).unwrap()
+    }
+
+    fn claim(store: &SqliteStore, max_batches: usize, skip: &[&str]) -> Vec<Vec<i64>> {
+        let req = ClaimRequest {
+            node: "n".into(),
+            lease: Duration::from_secs(300),
+            max_batches,
+            domain: None,
+            skip_domains: skip.iter().map(|s| s.to_string()).collect(),
+        };
+        store
+            .claim(req)
+            .unwrap()
+            .iter()
+            .map(|b| b.rows.iter().map(|r| r.id).collect())
+            .collect()
+    }
+
+    #[test]
+    fn short_scans_step_past_rows_already_in_a_batch_and_skipped_domains() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let first = enqueue(&store, &["x@one.example", "y@one.example", "z@one.example"]);
+        let second = enqueue(&store, &["w@two.example"]);
+        let skipped = enqueue(&store, &["v@three.example"]);
+        let last = enqueue(&store, &["u@four.example"]);
+        // Two batches wanted: the scan reads two rows, the second of which
+        // already joined the first batch, then steps on one row at a time.
+        assert_eq!(claim(&store, 2, &[]), vec![first, second]);
+        assert_eq!(claim(&store, 2, &["three.example"]), vec![last]);
+        assert_eq!(claim(&store, 2, &[]), vec![skipped]);
+        assert_eq!(claim(&store, 2, &[]), Vec::<Vec<i64>>::new());
+    }
+
+    #[test]
+    fn leased_rows_come_back_decoded_with_the_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let ids = enqueue(&store, &["x@one.example"]);
+        let req = ClaimRequest {
+            node: "n".into(),
+            lease: Duration::from_secs(300),
+            max_batches: 1,
+            domain: Some("one.example".into()),
+            skip_domains: vec![],
+        };
+        let batches = store.claim(req).unwrap();
+        let row = &batches[0].rows[0];
+        assert_eq!(row.id, ids[0]);
+        assert_eq!(row.recipient, "x@one.example");
+        assert_eq!(row.lease_owner, "n");
+        assert_eq!(
+            row.lease_until,
+            Some(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_300))
+        );
+    }
 }
