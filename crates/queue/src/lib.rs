@@ -1,8 +1,9 @@
 //! The durable outgoing queue.
 //!
 //! A submission becomes one row per recipient sharing one stored body. A
-//! scheduler claims due rows as leases, registers each attempt before it
-//! dials ([`Store::begin_attempt`]), and reports the outcome
+//! scheduler claims due rows as leases and registers each attempt before it
+//! dials, both in one durable commit ([`Store::claim_and_begin`]; or
+//! [`Store::claim`] then [`Store::begin_attempt`]), and reports the outcome
 //! ([`Store::complete`]), which reschedules with the reference backoff or
 //! retires the row into the history. Hold rules, the per-account
 //! suppression list, admin operations and the per-domain TLS record live

@@ -113,6 +113,13 @@ pub trait Store: Send + Sync {
     /// Leases need not survive a power failure (the SQLite store commits
     /// lease-only batches without waiting for the disk); attempts do.
     fn claim(&self, req: ClaimRequest) -> Result<Vec<Batch>, StoreError>;
+    /// [`Store::claim`] and [`Store::begin_attempt`] in one durable
+    /// transaction: the rows are leased to `req.node` and each has its
+    /// attempt registered (attempts+1, a "delivering..." result, next
+    /// attempt pushed to the backoff) on disk before this returns, so a
+    /// scheduler may dial right away. Returns the batches with the rows as
+    /// updated.
+    fn claim_and_begin(&self, req: ClaimRequest) -> Result<Vec<Batch>, StoreError>;
     /// Extends leases held by `node`; returns the ids still leased to it.
     fn renew(&self, node: &str, ids: &[i64], lease: Duration) -> Result<Vec<i64>, StoreError>;
     /// Gives leases back without an attempt.

@@ -530,3 +530,115 @@ fn store_is_usable_as_a_trait_object() {
         .unwrap();
     assert_eq!(store.get(ids[0]).unwrap().unwrap().id, ids[0]);
 }
+
+#[test]
+fn claim_and_begin_registers_the_attempt_durably_with_the_lease() {
+    let env = env();
+    let ids = env
+        .store
+        .enqueue(submission("a", "a@example.org", &["x@example.com"]))
+        .unwrap();
+    let batches = env.store.claim_and_begin(claim_req("n1")).unwrap();
+    assert_eq!(ids_of(&batches), ids);
+    let row = &batches[0].rows[0];
+    assert_eq!(row.attempts, 1);
+    assert_eq!(row.lease_owner, "n1");
+    assert_eq!(row.lease_until, Some(t0() + Duration::from_secs(300)));
+    // Crash before the outcome: the attempt is on disk.
+    let env = env.reopen();
+    let m = env.store.get(ids[0]).unwrap().unwrap();
+    assert_eq!(m.attempts, 1);
+    assert_eq!(m.last_attempt, Some(t0()));
+    assert_eq!(
+        m.results,
+        vec![AttemptResult {
+            start_ms: START as i64 * 1000,
+            error: "delivering...".into(),
+            ..AttemptResult::default()
+        }]
+    );
+    assert_eq!(m.next_attempt, t0() + Duration::from_secs(450));
+    // Not due again before the first backoff, then a second attempt.
+    env.clock.advance(Duration::from_secs(449));
+    assert!(
+        env.store
+            .claim_and_begin(claim_req("n2"))
+            .unwrap()
+            .is_empty()
+    );
+    env.clock.advance(Duration::from_secs(1));
+    let again = env.store.claim_and_begin(claim_req("n2")).unwrap();
+    assert_eq!(ids_of(&again), ids);
+    assert_eq!(again[0].rows[0].attempts, 2);
+    assert_eq!(again[0].rows[0].results.len(), 2);
+    assert_eq!(again[0].rows[0].lease_owner, "n2");
+}
+
+#[test]
+fn claim_and_begin_by_two_claimers_never_hands_out_the_same_row() {
+    let env = env();
+    for i in 0..200 {
+        let to = format!("r{i}@d{}.example", i % 7);
+        env.store
+            .enqueue(submission("a", "a@example.org", &[to.as_str()]))
+            .unwrap();
+    }
+    let store = Arc::new(env.store);
+    let handles: Vec<_> = (0..4)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                loop {
+                    let req = ClaimRequest {
+                        max_batches: 7,
+                        ..claim_req(&format!("node{n}"))
+                    };
+                    let batches = store.claim_and_begin(req).unwrap();
+                    if batches.is_empty() {
+                        return got;
+                    }
+                    got.extend(batches.into_iter().flat_map(|b| b.rows));
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for h in handles {
+        all.extend(h.join().unwrap());
+    }
+    let unique: HashSet<i64> = all.iter().map(|m| m.id).collect();
+    assert_eq!(all.len(), 200);
+    assert_eq!(unique.len(), 200);
+    // Each row got exactly one attempt, under the node that got it.
+    for m in &all {
+        assert_eq!(m.attempts, 1);
+        let stored = store.get(m.id).unwrap().unwrap();
+        assert_eq!(stored.attempts, 1);
+        assert_eq!(stored.results.len(), 1);
+        assert_eq!(stored.lease_owner, m.lease_owner);
+    }
+}
+
+#[test]
+fn claim_and_begin_leaves_rows_not_due_untouched() {
+    let env = env();
+    let due = env
+        .store
+        .enqueue(submission("a", "a@example.org", &["x@example.com"]))
+        .unwrap();
+    let mut later = submission("a", "a@example.org", &["y@example.com"]);
+    later.future_release = Some(FutureRelease {
+        until: t0() + Duration::from_secs(3600),
+        request: "for;3600".into(),
+    });
+    let later = env.store.enqueue(later).unwrap();
+    let before = env.store.get(later[0]).unwrap().unwrap();
+    let batches = env.store.claim_and_begin(claim_req("n")).unwrap();
+    assert_eq!(ids_of(&batches), due);
+    let env = env.reopen();
+    assert_eq!(env.store.get(later[0]).unwrap().unwrap(), before);
+    assert_eq!(before.attempts, 0);
+    assert_eq!(before.results, Vec::<AttemptResult>::new());
+    assert_eq!(before.lease_owner, "");
+}

@@ -1,5 +1,5 @@
-//! One claimed batch: register the attempt, check suppression, pick the
-//! transport, deliver, record the outcome, write the DSNs.
+//! One claimed batch (its attempt already registered): check suppression,
+//! pick the transport, deliver, record the outcome, write the DSNs.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,22 +17,14 @@ use crate::model::*;
 /// The text of a suppressed recipient's result.
 pub const SUPPRESSED_ERROR: &str = "address is on suppression list";
 
-/// Delivers one batch end to end. Errors are logged; rows whose outcome
+/// Delivers one batch end to end. The batch comes from
+/// [`crate::Store::claim_and_begin`], so its attempt is already on disk and a
+/// crash cannot cause hammering. Errors are logged; rows whose outcome
 /// could not be recorded stay leased until the lease runs out and are due
 /// again after the backoff their registered attempt set.
 pub(crate) async fn deliver_batch(ctx: Arc<Ctx>, batch: Batch) {
-    let ids: Vec<i64> = batch.rows.iter().map(|r| r.id).collect();
-    let node = ctx.config.node.clone();
-    let store = ctx.store.clone();
-    let begin_ids = ids.clone();
-    // Registered before anything is dialed, so a crash cannot cause hammering.
-    let rows = match blocking(move || store.begin_attempt(&node, &begin_ids)).await {
-        Ok(rows) => rows,
-        Err(err) => {
-            tracing::error!(target: "queue", error = %err, ?ids, "registering attempt");
-            return;
-        }
-    };
+    let rows = batch.rows;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let Some(first) = rows.first() else {
         return;
     };

@@ -405,7 +405,9 @@ impl Scheduler {
                 domain: Some(domain.clone()),
                 skip_domains: Vec::new(),
             };
-            let batches = match blocking(move || store.claim(req)).await {
+            // Leases and registers the attempts in one durable commit, so
+            // the delivery can dial without another round trip.
+            let batches = match blocking(move || store.claim_and_begin(req)).await {
                 Ok(b) => b,
                 Err(err) => {
                     tracing::error!(target: "queue", error = %err, %domain, "claiming");

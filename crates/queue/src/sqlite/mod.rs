@@ -247,6 +247,10 @@ impl Store for SqliteStore {
         self.write_relaxed(move |c, s| ops::claim(c, s, &req))
     }
 
+    fn claim_and_begin(&self, req: ClaimRequest) -> Result<Vec<Batch>, StoreError> {
+        self.write(move |c, s| ops::claim_and_begin(c, s, &req))
+    }
+
     fn renew(&self, node: &str, ids: &[i64], lease: Duration) -> Result<Vec<i64>, StoreError> {
         let (node, ids) = (node.to_string(), ids.to_vec());
         self.write_relaxed(move |c, s| ops::renew(c, s, &node, &ids, dur_ms(lease)))

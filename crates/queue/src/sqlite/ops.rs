@@ -389,18 +389,46 @@ pub(crate) fn begin_attempt(
         if m.lease_owner != node {
             continue;
         }
-        m.attempts += 1;
-        m.last_attempt = Some(now);
-        m.results.push(AttemptResult {
-            start_ms: to_ms(now),
-            error: RESULT_DELIVERING.into(),
-            ..AttemptResult::default()
-        });
-        m.next_attempt = now + crate::backoff(m.attempts, (shared.jitter)());
-        update_msg(conn, &m)?;
+        register_attempt(conn, shared, &mut m, now)?;
         out.push(m);
     }
     Ok(out)
+}
+
+/// Leases due rows like [`claim`] and registers an attempt on each in the
+/// same transaction, so the caller needs one durable commit, not two.
+pub(crate) fn claim_and_begin(
+    conn: &Connection,
+    shared: &Shared,
+    req: &ClaimRequest,
+) -> Result<Vec<Batch>, StoreError> {
+    let mut batches = claim(conn, shared, req)?;
+    let now = shared.clock.now();
+    for batch in &mut batches {
+        for m in &mut batch.rows {
+            register_attempt(conn, shared, m, now)?;
+        }
+    }
+    Ok(batches)
+}
+
+/// Attempts+1, a "delivering..." placeholder result and the next attempt
+/// pushed to the backoff, written back to the row.
+fn register_attempt(
+    conn: &Connection,
+    shared: &Shared,
+    m: &mut QueuedMessage,
+    now: SystemTime,
+) -> Result<(), StoreError> {
+    m.attempts += 1;
+    m.last_attempt = Some(now);
+    m.results.push(AttemptResult {
+        start_ms: to_ms(now),
+        error: RESULT_DELIVERING.into(),
+        ..AttemptResult::default()
+    });
+    m.next_attempt = now + crate::backoff(m.attempts, (shared.jitter)());
+    update_msg(conn, m)
 }
 
 /// Appends or fills in the placeholder of the running attempt.
