@@ -282,6 +282,12 @@ impl Engine {
                 Some(done) = sched.tasks.join_next_with_id(), if !sched.tasks.is_empty() => sched.finished(done),
                 _ = gap => {}
             }
+            // Deliveries that ended meanwhile free their slots together, so
+            // the next launch claims for all of them in one store round trip
+            // instead of one durable claim per finished delivery.
+            while let Some(done) = sched.tasks.try_join_next_with_id() {
+                sched.finished(done);
+            }
         }
         sched.shutdown().await;
         Ok(())
