@@ -3,7 +3,7 @@
 //!
 //! Every peer here is installed by `.ci/peers/install.sh` (run by `.ci/run`). A test
 //! whose peer is missing panics with a message naming the program and the install
-//! command; those tests are `#[ignore]`d, so plain `cargo test` never gets here.
+//! command; those tests are marked ignored, so plain `cargo test` never gets here.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};

@@ -10,8 +10,13 @@ use std::time::Duration;
 use common::*;
 use queue::*;
 
-#[test]
-fn two_claimers_never_get_the_same_row() {
+/// Enqueues 200 single-recipient rows over 7 domains and lets 4 threads
+/// claim them with `claim` (7 batches per call) until nothing is left;
+/// returns the store, every row handed out (in no particular order), and the
+/// temporary directory, which must outlive the store.
+fn claim_200_from_4_threads(
+    claim: fn(&SqliteStore, ClaimRequest) -> Vec<Batch>,
+) -> (Arc<SqliteStore>, Vec<QueuedMessage>, tempfile::TempDir) {
     let env = env();
     for i in 0..200 {
         let to = format!("r{i}@d{}.example", i % 7);
@@ -30,20 +35,26 @@ fn two_claimers_never_get_the_same_row() {
                         max_batches: 7,
                         ..claim_req(&format!("node{n}"))
                     };
-                    let batch = store.claim(req).unwrap();
-                    if batch.is_empty() {
+                    let batches = claim(&store, req);
+                    if batches.is_empty() {
                         return got;
                     }
-                    got.extend(ids_of(&batch));
+                    got.extend(batches.into_iter().flat_map(|b| b.rows));
                 }
             })
         })
         .collect();
-    let mut all = Vec::new();
-    for h in handles {
-        all.extend(h.join().unwrap());
-    }
-    let unique: HashSet<i64> = all.iter().copied().collect();
+    let all = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    (store, all, env.dir)
+}
+
+#[test]
+fn two_claimers_never_get_the_same_row() {
+    let (_store, all, _dir) = claim_200_from_4_threads(|store, req| store.claim(req).unwrap());
+    let unique: HashSet<i64> = all.iter().map(|m| m.id).collect();
     assert_eq!(all.len(), 200);
     assert_eq!(unique.len(), 200);
 }
@@ -576,37 +587,8 @@ fn claim_and_begin_registers_the_attempt_durably_with_the_lease() {
 
 #[test]
 fn claim_and_begin_by_two_claimers_never_hands_out_the_same_row() {
-    let env = env();
-    for i in 0..200 {
-        let to = format!("r{i}@d{}.example", i % 7);
-        env.store
-            .enqueue(submission("a", "a@example.org", &[to.as_str()]))
-            .unwrap();
-    }
-    let store = Arc::new(env.store);
-    let handles: Vec<_> = (0..4)
-        .map(|n| {
-            let store = Arc::clone(&store);
-            std::thread::spawn(move || {
-                let mut got = Vec::new();
-                loop {
-                    let req = ClaimRequest {
-                        max_batches: 7,
-                        ..claim_req(&format!("node{n}"))
-                    };
-                    let batches = store.claim_and_begin(req).unwrap();
-                    if batches.is_empty() {
-                        return got;
-                    }
-                    got.extend(batches.into_iter().flat_map(|b| b.rows));
-                }
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for h in handles {
-        all.extend(h.join().unwrap());
-    }
+    let (store, all, _dir) =
+        claim_200_from_4_threads(|store, req| store.claim_and_begin(req).unwrap());
     let unique: HashSet<i64> = all.iter().map(|m| m.id).collect();
     assert_eq!(all.len(), 200);
     assert_eq!(unique.len(), 200);
