@@ -132,7 +132,25 @@ const V4: &str = "
 ALTER TABLE retired ADD COLUMN by_admin INTEGER NOT NULL DEFAULT 0;
 ";
 
-const MIGRATIONS: [&str; 4] = [V1, V2, V3, V4];
+/// Version 5: web API idempotency keys. A key is recorded as running before
+/// the request's work starts and completed with its result in the same
+/// transaction as the queue rows, so a crash cannot send twice; `expires`
+/// lets a key of a crashed request be used again.
+const V5: &str = "
+CREATE TABLE idempotency (
+    account TEXT NOT NULL,
+    key TEXT NOT NULL,
+    fingerprint BLOB NOT NULL,
+    state TEXT NOT NULL,
+    result TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL,
+    PRIMARY KEY (account, key)
+);
+CREATE INDEX idempotency_expires ON idempotency (expires);
+";
+
+const MIGRATIONS: [&str; 5] = [V1, V2, V3, V4, V5];
 
 /// The version a fully migrated database has.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
