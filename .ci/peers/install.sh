@@ -15,7 +15,8 @@ die() { echo "[peers/install] ERROR: $*" >&2; exit 1; }
 
 need_apt=()
 for bin in /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfix /usr/bin/swaks \
-           /usr/sbin/dovecot /usr/sbin/knotd /usr/bin/kdig /usr/sbin/unbound /usr/bin/openssl; do
+           /usr/sbin/dovecot /usr/sbin/knotd /usr/bin/kdig /usr/sbin/unbound /usr/bin/openssl \
+           /usr/bin/strace /usr/bin/curl; do
   [ -x "$bin" ] || need_apt+=("$bin")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -23,13 +24,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -q >/dev/null || die "apt-get update failed"
   # Keep Postfix from writing /etc/postfix/main.cf: no system MTA, only private instances.
   echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-  apt-get install -y -q postfix swaks dovecot-core openssl >/dev/null \
-    || die "apt-get install postfix swaks dovecot-core failed"
+  apt-get install -y -q postfix swaks dovecot-core openssl strace curl >/dev/null \
+    || die "apt-get install postfix swaks dovecot-core strace curl failed"
   apt-get install -y -q --no-install-recommends knot knot-dnsutils unbound >/dev/null \
     || die "apt-get install knot knot-dnsutils unbound failed"
 fi
 for bin in /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/sbin/postfix /usr/sbin/dovecot \
-           /usr/sbin/knotd /usr/bin/kdig /usr/sbin/unbound; do
+           /usr/sbin/knotd /usr/bin/kdig /usr/sbin/unbound /usr/bin/strace /usr/bin/curl; do
   [ -x "$bin" ] || die "$bin still missing after apt-get install"
 done
 say "debian packages present: postfix $(postconf -d -h mail_version 2>/dev/null), dovecot $(dovecot --version | cut -d' ' -f1), knot $(knotd --version | awk '{print $NF}'), unbound $(unbound -V | awk 'NR==1{print $2}')"
