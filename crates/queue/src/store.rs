@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use crate::model::*;
+use crate::sqlite::{Begun, IdempotencyDone};
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,13 @@ pub enum StoreError {
     BodyMissing {
         /// The body id.
         body_id: i64,
+    },
+    /// An idempotency key's running record expired and another request
+    /// took the key before this one completed; this one queued nothing.
+    #[error("idempotency key {key:?} was taken over by another request")]
+    IdempotencyTaken {
+        /// The key.
+        key: String,
     },
     /// Opening or preparing the database file failed.
     #[error("opening queue database {path}: {reason}")]
@@ -202,6 +210,35 @@ pub trait Store: Send + Sync {
         enhanced: Option<smtp::EnhancedCode>,
         lines: Vec<String>,
     ) -> Result<bool, StoreError>;
+
+    /// Claims an idempotency key of `account` for a request with this
+    /// fingerprint, in its own durable commit: [`Begun::Started`] records
+    /// it as running for `running_for` (after which a crashed request's key
+    /// is free again); a live record of the same fingerprint is
+    /// [`Begun::Done`] with the stored result or [`Begun::InProgress`]; a
+    /// live record of another fingerprint is [`Begun::Mismatch`]. Expired
+    /// records count as absent.
+    fn idempotency_begin(
+        &self,
+        account: &str,
+        key: &str,
+        fingerprint: &[u8; 32],
+        running_for: Duration,
+    ) -> Result<Begun, StoreError>;
+    /// Stores several submissions, and completes an idempotency key with
+    /// the result built from their row ids, in ONE transaction: all or
+    /// nothing. Returns the row ids per submission.
+    fn enqueue_many(
+        &self,
+        submissions: Vec<Submission>,
+        done: Option<IdempotencyDone>,
+    ) -> Result<Vec<Vec<i64>>, StoreError>;
+    /// Forgets a running key (its request failed and stored nothing); a
+    /// completed key stays.
+    fn idempotency_abort(&self, account: &str, key: &str) -> Result<(), StoreError>;
+    /// Deletes expired idempotency keys (completed ones live
+    /// [`crate::IDEMPOTENCY_KEEP`]); returns how many.
+    fn cleanup_idempotency(&self) -> Result<u64, StoreError>;
 
     /// All hold rules.
     fn hold_rules(&self) -> Result<Vec<HoldRule>, StoreError>;

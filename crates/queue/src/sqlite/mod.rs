@@ -13,6 +13,7 @@
 //! submitter, 0.15 with 8 and 0.02 with 64 (the extras are WAL
 //! checkpoints); no file is opened O_SYNC/O_DSYNC.
 
+mod idempotency;
 mod ops;
 mod rows;
 mod schema;
@@ -25,6 +26,7 @@ use std::time::{Duration, SystemTime};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
+pub use idempotency::{Begun, IDEMPOTENCY_KEEP, IdempotencyDone, ResultFn};
 pub use schema::SCHEMA_VERSION;
 pub use writer::WriterStats;
 
@@ -508,6 +510,34 @@ impl Store for SqliteStore {
         lines: Vec<String>,
     ) -> Result<bool, StoreError> {
         self.write(move |c, s| ops::record_bounce(c, s, id, code, enhanced, lines))
+    }
+
+    fn idempotency_begin(
+        &self,
+        account: &str,
+        key: &str,
+        fingerprint: &[u8; 32],
+        running_for: Duration,
+    ) -> Result<Begun, StoreError> {
+        let (account, key, fingerprint) = (account.to_string(), key.to_string(), *fingerprint);
+        self.write(move |c, s| idempotency::begin(c, s, &account, &key, &fingerprint, running_for))
+    }
+
+    fn enqueue_many(
+        &self,
+        submissions: Vec<Submission>,
+        done: Option<IdempotencyDone>,
+    ) -> Result<Vec<Vec<i64>>, StoreError> {
+        self.write(move |c, s| idempotency::enqueue_many(c, s, submissions, done))
+    }
+
+    fn idempotency_abort(&self, account: &str, key: &str) -> Result<(), StoreError> {
+        let (account, key) = (account.to_string(), key.to_string());
+        self.write(move |c, _| idempotency::abort(c, &account, &key))
+    }
+
+    fn cleanup_idempotency(&self) -> Result<u64, StoreError> {
+        self.write(idempotency::cleanup)
     }
 
     fn hold_rules(&self) -> Result<Vec<HoldRule>, StoreError> {
