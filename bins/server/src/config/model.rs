@@ -64,6 +64,32 @@ pub struct Listeners {
     pub submissions: Option<Listener>,
     /// Inbound SMTP (25). Inbound handling comes later: it refuses all mail.
     pub smtp: Option<Listener>,
+    /// The web API over plain HTTP (put it behind a TLS-terminating proxy
+    /// or on loopback: requests carry HTTP Basic credentials).
+    pub webapi: Option<WebApiListener>,
+}
+
+/// The web API's listening socket and HTTP settings.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebApiListener {
+    /// IP address to bind.
+    pub address: String,
+    /// Port.
+    pub port: Port,
+    /// Where the API is mounted (default "/webapi/"); starts and ends with "/".
+    #[serde(default = "default_webapi_path")]
+    pub path: String,
+    /// Behind a reverse proxy: take the client IP (for the login rate
+    /// limiter) from X-Forwarded-For.
+    #[serde(default)]
+    pub trust_forwarded: bool,
+    /// Largest composed message in bytes (default: submission.max_message_size).
+    pub max_message_size: Option<u64>,
+}
+
+fn default_webapi_path() -> String {
+    "/webapi/".into()
 }
 
 /// One listening socket.

@@ -159,3 +159,31 @@ fn resolvers_take_ip_or_ip_port_and_refuse_names() {
         "postel.toml:3: resolvers: invalid value \"dns.example\": expected an IP address or ip:port, e.g. \"127.0.0.1:53\""
     );
 }
+
+#[test]
+fn webapi_listener_is_off_unless_given_and_its_path_is_checked() {
+    let c = Config::parse("postel.toml", HEAD).unwrap();
+    assert!(c.listeners.webapi.is_none());
+    let c = Config::parse(
+        "postel.toml",
+        &format!("{HEAD}[listeners.webapi]\naddress = \"127.0.0.1\"\nport = 1080\n"),
+    )
+    .unwrap();
+    let w = c.listeners.webapi.unwrap();
+    assert_eq!(
+        (w.path.as_str(), w.port, w.trust_forwarded),
+        ("/webapi/", values::Port(1080), false)
+    );
+    assert_eq!(
+        err(&format!(
+            "{HEAD}[listeners.webapi]\naddress = \"127.0.0.1\"\nport = 1080\npath = \"api\"\n"
+        )),
+        "postel.toml:6: listeners.webapi.path: invalid value \"api\": expected a path starting and ending with \"/\", e.g. \"/webapi/\""
+    );
+    assert_eq!(
+        err(&format!(
+            "{HEAD}[listeners.webapi]\naddress = \"localhost\"\nport = 1080\n"
+        )),
+        "postel.toml:4: listeners.webapi.address: invalid value \"localhost\": expected an IP address"
+    );
+}

@@ -129,6 +129,24 @@ fn listeners(c: &Config, out: &mut Vec<Problem>) {
             ));
         }
     }
+    if let Some(w) = &c.listeners.webapi {
+        let path = KeyPath::keys(&["listeners", "webapi"]);
+        if w.address.parse::<IpAddr>().is_err() {
+            out.push((
+                path.key("address"),
+                format!("invalid value {:?}: expected an IP address", w.address),
+            ));
+        }
+        if !w.path.starts_with('/') || !w.path.ends_with('/') {
+            out.push((
+                path.key("path"),
+                format!(
+                    "invalid value {:?}: expected a path starting and ending with \"/\", e.g. \"/webapi/\"",
+                    w.path
+                ),
+            ));
+        }
+    }
 }
 
 fn account(
