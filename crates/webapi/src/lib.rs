@@ -24,6 +24,7 @@
 pub mod error;
 mod headers;
 pub mod time;
+pub mod types;
 pub mod webhook;
 
 pub use error::{ApiError, ErrorCode};
