@@ -7,6 +7,7 @@
 //!   for delivery events, [`webhook::Incoming`] for received mail).
 //! - [`error`]: the error codes ([`ErrorCode`]) and the error body ([`ApiError`]).
 //! - [`time`]: timestamps on the wire, RFC 3339 with nanoseconds as Go writes them.
+//! - [`mime`]: stored message → parsed headers, bodies, structure and parts.
 //!
 //! ```
 //! use webapi::webhook::OutgoingEvent;
@@ -23,6 +24,7 @@
 
 pub mod error;
 mod headers;
+pub mod mime;
 pub mod time;
 pub mod types;
 pub mod webhook;

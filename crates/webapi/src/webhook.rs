@@ -235,7 +235,7 @@ pub struct Structure {
     /// Size of the part's body after transfer decoding (0 for multiparts).
     #[serde(rename = "DecodedSize", default)]
     pub decoded_size: i64,
-    /// Subparts of a multipart (or the message of a message/rfc822 part).
+    /// Subparts of a multipart (a message/rfc822 part is a leaf, as in the reference).
     #[serde(rename = "Parts", default, deserialize_with = "null_default")]
     pub parts: Vec<Structure>,
 }
@@ -345,6 +345,49 @@ pub struct Incoming {
     /// Delivery facts.
     #[serde(rename = "Meta", default)]
     pub meta: IncomingMeta,
+}
+
+/// Builds the incoming-webhook payload for a received message: headers,
+/// bodies and structure parsed from `raw` (see [`crate::mime::parse`]),
+/// delivery facts from `meta` as given (the caller sets `meta.automated`,
+/// e.g. with [`is_automated`]).
+///
+/// ```
+/// use webapi::webhook::{incoming_from_message, IncomingMeta};
+///
+/// let raw = b"From: ann@example.org\r\nSubject: hi\r\nIn-Reply-To: <a@x>\r\n\r\nhello\r\n";
+/// let inc = incoming_from_message(raw, IncomingMeta { msg_id: 3, ..IncomingMeta::default() });
+/// assert_eq!(inc.from[0].address, "ann@example.org");
+/// assert_eq!(inc.in_reply_to, "<a@x>");
+/// assert_eq!(inc.references, Vec::<String>::new());
+/// assert_eq!(inc.text, "hello\n");
+/// assert_eq!(inc.meta.msg_id, 3);
+/// ```
+pub fn incoming_from_message(raw: &[u8], meta: IncomingMeta) -> Incoming {
+    // The webhook carries References as written; MessageGet's prepending of
+    // In-Reply-To does not apply here.
+    let crate::mime::Parsed {
+        message: m,
+        structure,
+        in_reply_to,
+    } = crate::mime::parse_parts(raw);
+    Incoming {
+        version: 0,
+        from: m.from,
+        to: m.to,
+        cc: m.cc,
+        bcc: m.bcc,
+        reply_to: m.reply_to,
+        subject: m.subject,
+        message_id: m.message_id,
+        in_reply_to,
+        references: m.references,
+        date: m.date,
+        text: m.text,
+        html: m.html,
+        structure,
+        meta,
+    }
 }
 
 /// Whether a received message is automated mail, the reference's rule: an
