@@ -22,6 +22,7 @@
 //! );
 //! ```
 
+pub mod compose;
 pub mod error;
 mod headers;
 pub mod mime;
