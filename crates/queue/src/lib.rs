@@ -57,6 +57,10 @@ pub use backoff::{
 pub use clock::{Clock, SystemClock, TestClock};
 pub use model::*;
 pub use sqlite::{Begun, IDEMPOTENCY_KEEP, IdempotencyDone, ResultFn};
+pub use sqlite::{
+    BounceMatch, BounceQuery, BounceRecipientKey, DsnApplied, DsnEvent, RESULT_INCOMING,
+    dsn_reply_code,
+};
 pub use sqlite::{Options, SCHEMA_VERSION, SqliteStore, WriterStats};
 pub use store::{FailedMessage, Retention, Store, StoreError};
 pub use suppression::{base_address, suppresses_immediately};

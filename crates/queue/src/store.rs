@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use crate::model::*;
-use crate::sqlite::{Begun, IdempotencyDone};
+use crate::sqlite::{Begun, BounceMatch, BounceQuery, DsnApplied, DsnEvent, IdempotencyDone};
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -210,6 +210,39 @@ pub trait Store: Send + Sync {
         enhanced: Option<smtp::EnhancedCode>,
         lines: Vec<String>,
     ) -> Result<bool, StoreError>;
+
+    /// The retired messages an incoming bounce received by `account` is
+    /// about, one per matched DSN recipient: only rows of `account` within
+    /// their retention; at a fromid address the row with that fromid, else
+    /// the rows with the DSN's ENVID, then those with the returned
+    /// Message-ID, each DSN recipient matched to the row of the recipient it
+    /// names (or to the only row, when the DSN has only this recipient).
+    fn match_bounce(
+        &self,
+        account: &str,
+        query: &BounceQuery,
+    ) -> Result<Vec<BounceMatch>, StoreError>;
+    /// Records what an incoming DSN says about a retired row of `account`,
+    /// in one durable transaction: appends an "incoming message" result
+    /// (success for delivered, relayed, expanded), updates the last
+    /// activity, marks the row failed and applies the suppression rule for
+    /// `failed`, and queues the outgoing webhook.
+    fn apply_dsn_event(
+        &self,
+        account: &str,
+        retired_id: i64,
+        event: DsnEvent,
+    ) -> Result<DsnApplied, StoreError>;
+    /// Queues the `unrecognized` outgoing webhook for a retired row of
+    /// `account` whose fromid address received mail that is no usable DSN
+    /// (`msg_id`: its mailbox id); returns the hook ids.
+    fn record_unrecognized(
+        &self,
+        account: &str,
+        retired_id: i64,
+        is_dsn: bool,
+        msg_id: i64,
+    ) -> Result<Vec<i64>, StoreError>;
 
     /// Claims an idempotency key of `account` for a request with this
     /// fingerprint, in its own durable commit: [`Begun::Started`] records

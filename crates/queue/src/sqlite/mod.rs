@@ -13,6 +13,7 @@
 //! submitter, 0.15 with 8 and 0.02 with 64 (the extras are WAL
 //! checkpoints); no file is opened O_SYNC/O_DSYNC.
 
+mod bounce;
 mod idempotency;
 mod ops;
 mod rows;
@@ -26,6 +27,10 @@ use std::time::{Duration, SystemTime};
 use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
+pub use bounce::{
+    BounceMatch, BounceQuery, BounceRecipientKey, DsnApplied, DsnEvent, RESULT_INCOMING,
+    dsn_reply_code,
+};
 pub use idempotency::{Begun, IDEMPOTENCY_KEEP, IdempotencyDone, ResultFn};
 pub use schema::SCHEMA_VERSION;
 pub use writer::WriterStats;
@@ -510,6 +515,37 @@ impl Store for SqliteStore {
         lines: Vec<String>,
     ) -> Result<bool, StoreError> {
         self.write(move |c, s| ops::record_bounce(c, s, id, code, enhanced, lines))
+    }
+
+    fn match_bounce(
+        &self,
+        account: &str,
+        query: &BounceQuery,
+    ) -> Result<Vec<BounceMatch>, StoreError> {
+        self.read(|c| bounce::match_bounce(c, &self.shared, account, query))
+    }
+
+    fn apply_dsn_event(
+        &self,
+        account: &str,
+        retired_id: i64,
+        event: DsnEvent,
+    ) -> Result<DsnApplied, StoreError> {
+        let account = account.to_string();
+        self.write(move |c, s| bounce::apply_dsn_event(c, s, &account, retired_id, event))
+    }
+
+    fn record_unrecognized(
+        &self,
+        account: &str,
+        retired_id: i64,
+        is_dsn: bool,
+        msg_id: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        let account = account.to_string();
+        self.write(move |c, s| {
+            bounce::record_unrecognized(c, s, &account, retired_id, is_dsn, msg_id)
+        })
     }
 
     fn idempotency_begin(
