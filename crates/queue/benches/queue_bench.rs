@@ -133,6 +133,7 @@ fn drain(store: &SqliteStore, workers: usize) -> (f64, usize) {
                                 ..AttemptResult::default()
                             },
                             dialed_ips: Default::default(),
+                            dsn_msg_id: 0,
                         })
                         .collect();
                     store.complete(completions).unwrap();

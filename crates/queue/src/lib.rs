@@ -36,7 +36,7 @@
 //! let done = store.complete(vec![Completion {
 //!     id, outcome: Outcome::Temporary,
 //!     result: AttemptResult { code: 451, ..Default::default() },
-//!     dialed_ips: Default::default(),
+//!     dialed_ips: Default::default(), dsn_msg_id: 0,
 //! }]).unwrap();
 //! assert_eq!(done, vec![Completed::Retry { next_attempt: clock.now() + Duration::from_secs(450), attempts: 1 }]);
 //! ```
@@ -50,6 +50,7 @@ mod store;
 mod suppression;
 mod time;
 mod timebound;
+pub mod webhook;
 
 pub use backoff::{
     DEFAULT_MAX_ATTEMPTS, FIRST_BACKOFF, Jitter, MAX_JITTER, backoff, random_jitter,

@@ -421,6 +421,9 @@ pub struct Completion {
     pub result: AttemptResult,
     /// IPs dialed in this attempt, merged into the row's.
     pub dialed_ips: BTreeMap<String, Vec<String>>,
+    /// The mailbox id of the DSN the engine wrote for this outcome before
+    /// completing (0 if none); webhooks report it as `DSNMsgID`.
+    pub dsn_msg_id: i64,
 }
 
 /// What the store did with a completed row.

@@ -10,6 +10,9 @@ use std::time::{Duration, SystemTime};
 
 use crate::model::*;
 use crate::sqlite::{Begun, BounceMatch, BounceQuery, DsnApplied, DsnEvent, IdempotencyDone};
+use crate::webhook::{
+    ClaimedHook, HookClaim, HookDone, HookRecord, HookResult, OutgoingEventData, WebhookSettings,
+};
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -243,6 +246,64 @@ pub trait Store: Send + Sync {
         is_dsn: bool,
         msg_id: i64,
     ) -> Result<Vec<i64>, StoreError>;
+
+    /// The webhook endpoints and retention in force.
+    fn webhooks(&self) -> std::sync::Arc<WebhookSettings>;
+    /// Replaces the webhook endpoints and retention (at runtime; queued
+    /// hooks keep their URL and Authorization).
+    fn set_webhooks(&self, settings: WebhookSettings);
+    /// Notified whenever hooks are queued or made due, so a poster wakes.
+    fn hook_waker(&self) -> std::sync::Arc<tokio::sync::Notify>;
+    /// Queues an outgoing event for the history row `retired_id` of
+    /// `account` (one hook per endpoint that wants it, superseding older
+    /// pending ones per endpoint); returns the hook ids. Code inside the
+    /// store queues the same in its own transactions.
+    fn queue_outgoing_event(
+        &self,
+        account: &str,
+        retired_id: i64,
+        data: OutgoingEventData,
+    ) -> Result<Vec<i64>, StoreError>;
+    /// Queues the incoming-mail hook for each endpoint of `account` that
+    /// wants it; returns the hook ids.
+    fn queue_incoming_hook(
+        &self,
+        account: &str,
+        payload: &webapi::webhook::Incoming,
+    ) -> Result<Vec<i64>, StoreError>;
+    /// Hands out due hooks within the endpoints' concurrency and registers
+    /// each attempt (attempts+1, next attempt after the backoff) durably
+    /// before returning, so a crash while posting cannot retry at once.
+    fn hooks_claim(&self, req: HookClaim) -> Result<Vec<ClaimedHook>, StoreError>;
+    /// Records how a claimed hook's attempt ended: retires it when
+    /// delivered or out of attempts.
+    fn hook_complete(&self, id: i64, result: HookResult) -> Result<HookDone, StoreError>;
+    /// The earliest due time of a pending hook.
+    fn hooks_next_due(&self) -> Result<Option<SystemTime>, StoreError>;
+    /// Hooks of `account` ("" = all): pending ones by id ascending after
+    /// `after_id`, or retired ones most recent first below `after_id` (0 =
+    /// from the newest); at most `limit` (0 = 100).
+    fn hooks_list(
+        &self,
+        account: &str,
+        retired: bool,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<HookRecord>, StoreError>;
+    /// One hook, pending or retired.
+    fn hook_get(&self, id: i64) -> Result<Option<HookRecord>, StoreError>;
+    /// Every hook of a queue message, pending and retired, by id.
+    fn hooks_for_message(&self, queue_msg_id: i64) -> Result<Vec<HookRecord>, StoreError>;
+    /// Makes a pending hook of `account` ("" = any) due now, or queues a
+    /// retired failed one again (same webhook-id, fresh attempts).
+    fn hook_retry(&self, account: &str, id: i64) -> Result<(), StoreError>;
+    /// Queues the event of hook `id` again as a new hook with a new
+    /// webhook-id naming the original; returns the new id.
+    fn hook_replay(&self, account: &str, id: i64) -> Result<i64, StoreError>;
+    /// Retires a pending hook with the result "canceled by admin".
+    fn hook_cancel(&self, account: &str, id: i64) -> Result<(), StoreError>;
+    /// Deletes retired hooks past their keep time; returns how many.
+    fn cleanup_hooks(&self) -> Result<u64, StoreError>;
 
     /// Claims an idempotency key of `account` for a request with this
     /// fingerprint, in its own durable commit: [`Begun::Started`] records

@@ -229,6 +229,7 @@ fn temporary_failure_fills_placeholder_and_backs_off() {
             outcome: Outcome::Temporary,
             result,
             dialed_ips: dialed.clone(),
+            dsn_msg_id: 0,
         }])
         .unwrap();
     let next = t0() + Duration::from_millis(1500) + Duration::from_secs(450);
@@ -277,6 +278,7 @@ fn temporary_failure_fills_placeholder_and_backs_off() {
             outcome: Outcome::Temporary,
             result: reply(451, "", "later"),
             dialed_ips: dialed2.clone(),
+            dsn_msg_id: 0,
         }])
         .unwrap();
     assert_eq!(

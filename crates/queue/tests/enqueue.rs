@@ -294,7 +294,7 @@ fn older_schema_is_migrated_keeping_rows() {
     };
     let store = SqliteStore::open(&path, opts()).unwrap();
     assert_eq!(store.schema_version().unwrap(), SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 5);
+    assert_eq!(SCHEMA_VERSION, 6);
     assert_eq!(store.get(id).unwrap().unwrap().recipient, "x@example.com");
     store.domain_tls_record("example.com", true, false).unwrap();
     assert!(store.domain_tls("example.com").unwrap().unwrap().starttls);

@@ -102,15 +102,31 @@ pub(crate) async fn deliver_batch(ctx: Arc<Ctx>, batch: Batch) {
             })
         })
         .collect();
+    // The DSN goes into the mailbox before the outcome is recorded, so the
+    // webhook queued in the same transaction as the outcome can name it
+    // (DSNMsgID). A crash in between leaves the row leased with its attempt
+    // registered: it is tried again later and may give a second DSN, never
+    // a webhook without its DSN id.
+    let mut dsn_ids = vec![0i64; rows.len()];
+    for ((row, r), slot) in rows.iter().zip(&results).zip(dsn_ids.iter_mut()) {
+        let expected = report::expected_completion(row, &r.outcome);
+        if let Some(kind) = report::dsn_for(row, &expected, r.relayed) {
+            *slot = write_dsn(&ctx, row, &r.result, kind, &body)
+                .await
+                .unwrap_or(0);
+        }
+    }
     let completions: Vec<Completion> = rows
         .iter()
         .zip(&results)
         .zip(dialed_maps)
-        .map(|((row, r), dialed_ips)| Completion {
+        .zip(&dsn_ids)
+        .map(|(((row, r), dialed_ips), &dsn_msg_id)| Completion {
             id: row.id,
             outcome: r.outcome.clone(),
             result: r.result.clone(),
             dialed_ips,
+            dsn_msg_id,
         })
         .collect();
     let store = ctx.store.clone();
@@ -121,11 +137,10 @@ pub(crate) async fn deliver_batch(ctx: Arc<Ctx>, batch: Batch) {
             return;
         }
     };
-    for ((row, r), done) in rows.iter().zip(&results).zip(completed) {
+    for (((row, r), done), dsn_id) in rows.iter().zip(&results).zip(completed).zip(dsn_ids) {
         log_outcome(row, r, &done);
-        let kind = report::dsn_for(row, &done, r.relayed);
-        if let Some(kind) = kind {
-            write_dsn(&ctx, row, &r.result, kind, &body).await;
+        if done == Completed::Gone && dsn_id != 0 {
+            tracing::warn!(target: "queue", id = row.id, dsn_id, "row removed by an admin while its DSN was written");
         }
     }
 }
@@ -428,14 +443,15 @@ async fn destinations(ctx: &Ctx, row: &QueuedMessage) -> Result<Vec<Host>, Box<R
     }
 }
 
-/// Writes a DSN into the sender account's Inbox, or the postmaster's.
+/// Writes a DSN into the sender account's Inbox, or the postmaster's;
+/// returns its mailbox id.
 async fn write_dsn(
     ctx: &Ctx,
     row: &QueuedMessage,
     result: &AttemptResult,
     kind: DsnKind,
     body: &[u8],
-) {
+) -> Option<i64> {
     let now = ctx.clock.now();
     let raw = match report::compose(&DsnInput {
         hostname: &ctx.config.hostname,
@@ -448,7 +464,7 @@ async fn write_dsn(
         Ok(raw) => raw,
         Err(err) => {
             tracing::error!(target: "queue", id = row.id, error = %err, "composing dsn");
-            return;
+            return None;
         }
     };
     let store = ctx.mailbox.clone();
@@ -459,19 +475,22 @@ async fn write_dsn(
     let row_copy = row.clone();
     let id = row.id;
     let done = tokio::task::spawn_blocking(move || {
-        report::store_dsn(store.as_ref(), &postmaster, &row_copy, raw, now)
+        report::store_dsn_id(store.as_ref(), &postmaster, &row_copy, raw, now)
     })
     .await;
     match done {
-        Ok(Ok(())) => {
-            tracing::debug!(target: "queue", id, kind = ?kind, "dsn written");
+        Ok(Ok(msg_id)) => {
+            tracing::debug!(target: "queue", id, kind = ?kind, msg_id, "dsn written");
+            Some(msg_id)
         }
         Ok(Err(errors)) => {
             let (first, second) = *errors;
             tracing::error!(target: "queue", id, error = %first, fallback_error = %second, "writing dsn");
+            None
         }
         Err(err) => {
             tracing::error!(target: "queue", id, error = %err, "writing dsn");
+            None
         }
     }
 }

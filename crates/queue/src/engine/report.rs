@@ -7,7 +7,7 @@ use dsn::{
 };
 use smtp::{Class, EnhancedCode};
 
-use crate::model::{AttemptResult, Completed, QueuedMessage};
+use crate::model::{AttemptResult, Completed, Outcome, QueuedMessage};
 
 /// The kinds of DSN the queue writes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +70,26 @@ pub(crate) fn dsn_for(row: &QueuedMessage, done: &Completed, relayed: bool) -> O
         Completed::Retry { .. } | Completed::Gone => return None,
     };
     wanted(row, kind).then_some(kind)
+}
+
+/// What [`crate::Store::complete`] will make of `outcome` for a row whose
+/// attempt is registered (its `attempts` counts this one): the engine
+/// decides on the DSN before completing, so the webhook can name it.
+pub(crate) fn expected_completion(row: &QueuedMessage, outcome: &Outcome) -> Completed {
+    match outcome {
+        Outcome::Delivered => Completed::Delivered,
+        Outcome::Suppressed => Completed::Suppressed,
+        Outcome::Permanent => Completed::Failed {
+            suppressed_now: false,
+        },
+        Outcome::Temporary if row.attempts >= row.effective_max_attempts() => Completed::Failed {
+            suppressed_now: false,
+        },
+        Outcome::Temporary => Completed::Retry {
+            next_attempt: row.next_attempt,
+            attempts: row.attempts,
+        },
+    }
 }
 
 /// The waits before each attempt still to come after `attempts` attempts,
@@ -197,6 +217,17 @@ pub(crate) fn store_dsn(
     raw: Vec<u8>,
     now: SystemTime,
 ) -> Result<(), Box<(mailbox::MailboxError, mailbox::MailboxError)>> {
+    store_dsn_id(mailbox, postmaster, row, raw, now).map(drop)
+}
+
+/// [`store_dsn`] returning the mailbox id of the stored DSN.
+pub(crate) fn store_dsn_id(
+    mailbox: &dyn mailbox::MailboxStore,
+    postmaster: &(String, String),
+    row: &QueuedMessage,
+    raw: Vec<u8>,
+    now: SystemTime,
+) -> Result<i64, Box<(mailbox::MailboxError, mailbox::MailboxError)>> {
     let message = mailbox::NewMessage {
         account: row.account.clone(),
         mailbox: mailbox::INBOX.into(),
@@ -211,7 +242,7 @@ pub(crate) fn store_dsn(
         raw,
     };
     match mailbox.deliver(&message) {
-        Ok(_) => Ok(()),
+        Ok(meta) => Ok(meta.id.0),
         Err(first) => {
             let fallback = mailbox::NewMessage {
                 account: postmaster.0.clone(),
@@ -220,7 +251,7 @@ pub(crate) fn store_dsn(
             };
             mailbox
                 .deliver(&fallback)
-                .map(drop)
+                .map(|meta| meta.id.0)
                 .map_err(|second| Box::new((first, second)))
         }
     }

@@ -14,6 +14,7 @@
 //! checkpoints); no file is opened O_SYNC/O_DSYNC.
 
 mod bounce;
+pub(crate) mod hooks;
 mod idempotency;
 mod ops;
 mod rows;
@@ -40,6 +41,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::model::*;
 use crate::store::{FailedMessage, Retention, Store, StoreError};
 use crate::time::{dur_ms, from_ms, to_ms};
+use crate::webhook::{
+    ClaimedHook, HookClaim, HookDone, HookRecord, HookResult, OutgoingEventData, WebhookSettings,
+};
 use rows::{Where, db, limit, msg_cols, read_msg, read_retired, retired_cols};
 
 /// How a store is set up.
@@ -76,6 +80,10 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) jitter: Jitter,
     pub(crate) retention: Retention,
+    /// The webhook endpoints, swapped whole by `set_webhooks`.
+    pub(crate) webhooks: std::sync::RwLock<Arc<WebhookSettings>>,
+    /// Woken when hooks are queued, so a poster need not poll.
+    pub(crate) hook_waker: Arc<tokio::sync::Notify>,
 }
 
 /// The SQLite queue store.
@@ -155,6 +163,8 @@ impl SqliteStore {
                 clock: options.clock,
                 jitter: options.jitter,
                 retention: options.retention,
+                webhooks: std::sync::RwLock::new(Arc::new(WebhookSettings::default())),
+                hook_waker: Arc::new(tokio::sync::Notify::new()),
             }),
         })
     }
@@ -171,6 +181,17 @@ impl SqliteStore {
                 .map_err(db("reading synchronous"))?;
             Ok((mode, sync))
         })
+    }
+
+    /// Replaces the webhook endpoints and retention; hooks already queued
+    /// keep their URL and Authorization.
+    pub fn set_webhooks(&self, settings: WebhookSettings) {
+        *self
+            .shared
+            .webhooks
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(settings);
+        self.shared.hook_waker.notify_one();
     }
 
     /// Counts of the group-commit writer.
@@ -546,6 +567,86 @@ impl Store for SqliteStore {
         self.write(move |c, s| {
             bounce::record_unrecognized(c, s, &account, retired_id, is_dsn, msg_id)
         })
+    }
+
+    fn webhooks(&self) -> Arc<WebhookSettings> {
+        hooks::settings(&self.shared)
+    }
+
+    fn set_webhooks(&self, settings: WebhookSettings) {
+        SqliteStore::set_webhooks(self, settings);
+    }
+
+    fn hook_waker(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.shared.hook_waker)
+    }
+
+    fn queue_outgoing_event(
+        &self,
+        account: &str,
+        retired_id: i64,
+        data: OutgoingEventData,
+    ) -> Result<Vec<i64>, StoreError> {
+        let account = account.to_string();
+        self.write(move |c, s| hooks::queue_outgoing_for_retired(c, s, &account, retired_id, &data))
+    }
+
+    fn queue_incoming_hook(
+        &self,
+        account: &str,
+        payload: &webapi::webhook::Incoming,
+    ) -> Result<Vec<i64>, StoreError> {
+        let (account, payload) = (account.to_string(), payload.clone());
+        self.write(move |c, s| hooks::queue_incoming(c, s, &account, &payload))
+    }
+
+    fn hooks_claim(&self, req: HookClaim) -> Result<Vec<ClaimedHook>, StoreError> {
+        self.write(move |c, s| hooks::claim(c, s, &req))
+    }
+
+    fn hook_complete(&self, id: i64, result: HookResult) -> Result<HookDone, StoreError> {
+        self.write(move |c, s| hooks::complete(c, s, id, result))
+    }
+
+    fn hooks_next_due(&self) -> Result<Option<SystemTime>, StoreError> {
+        self.read(hooks::next_due)
+    }
+
+    fn hooks_list(
+        &self,
+        account: &str,
+        retired: bool,
+        after_id: i64,
+        limit: usize,
+    ) -> Result<Vec<HookRecord>, StoreError> {
+        self.read(|c| hooks::list(c, account, retired, after_id, limit))
+    }
+
+    fn hook_get(&self, id: i64) -> Result<Option<HookRecord>, StoreError> {
+        self.read(|c| hooks::get(c, id))
+    }
+
+    fn hooks_for_message(&self, queue_msg_id: i64) -> Result<Vec<HookRecord>, StoreError> {
+        self.read(|c| hooks::for_message(c, queue_msg_id))
+    }
+
+    fn hook_retry(&self, account: &str, id: i64) -> Result<(), StoreError> {
+        let account = account.to_string();
+        self.write(move |c, s| hooks::retry(c, s, &account, id))
+    }
+
+    fn hook_replay(&self, account: &str, id: i64) -> Result<i64, StoreError> {
+        let account = account.to_string();
+        self.write(move |c, s| hooks::replay(c, s, &account, id))
+    }
+
+    fn hook_cancel(&self, account: &str, id: i64) -> Result<(), StoreError> {
+        let account = account.to_string();
+        self.write(move |c, s| hooks::cancel(c, s, &account, id))
+    }
+
+    fn cleanup_hooks(&self) -> Result<u64, StoreError> {
+        self.write(hooks::cleanup)
     }
 
     fn idempotency_begin(

@@ -9,10 +9,12 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::Shared;
+use super::hooks;
 use super::rows::*;
 use crate::model::*;
 use crate::store::{FailedMessage, StoreError};
 use crate::time::{dur_ms, from_ms, to_ms};
+use webapi::webhook::OutgoingEvent;
 
 fn random_id() -> Result<String, StoreError> {
     let mut buf = [0u8; 16];
@@ -509,6 +511,8 @@ pub(crate) fn complete(
         };
         let code = c.result.code;
         let enhanced = c.result.enhanced_code.parse::<smtp::EnhancedCode>().ok();
+        let hook_result = c.result.clone();
+        let dsn_msg_id = c.dsn_msg_id;
         record_result(&mut m, c.result, now);
         for (host, ips) in c.dialed_ips {
             let known = m.dialed_ips.entry(host).or_default();
@@ -523,11 +527,27 @@ pub(crate) fn complete(
         let final_failure = match c.outcome {
             Outcome::Delivered => {
                 retire(conn, shared, &m, Event::Delivered, false)?;
+                let data = hooks::event_data(
+                    OutgoingEvent::Delivered,
+                    &hook_result,
+                    false,
+                    false,
+                    dsn_msg_id,
+                );
+                hooks::queue_outgoing_event(conn, shared, &m, &data)?;
                 out.push(Completed::Delivered);
                 continue;
             }
             Outcome::Suppressed => {
                 retire(conn, shared, &m, Event::Suppressed, false)?;
+                let data = hooks::event_data(
+                    OutgoingEvent::Suppressed,
+                    &hook_result,
+                    false,
+                    false,
+                    dsn_msg_id,
+                );
+                hooks::queue_outgoing_event(conn, shared, &m, &data)?;
                 out.push(Completed::Suppressed);
                 continue;
             }
@@ -546,10 +566,27 @@ pub(crate) fn complete(
                     enhanced,
                     FailureSource::Queue,
                 )?;
+            let permanent = c.outcome == Outcome::Permanent;
+            let data = hooks::event_data(
+                OutgoingEvent::Failed,
+                &hook_result,
+                permanent,
+                suppressed_now,
+                dsn_msg_id,
+            );
+            hooks::queue_outgoing_event(conn, shared, &m, &data)?;
             out.push(Completed::Failed { suppressed_now });
         } else {
             m.next_attempt = now + crate::backoff(m.attempts, (shared.jitter)());
             update_msg(conn, &m)?;
+            let data = hooks::event_data(
+                OutgoingEvent::Delayed,
+                &hook_result,
+                false,
+                false,
+                dsn_msg_id,
+            );
+            hooks::queue_outgoing_event(conn, shared, &m, &data)?;
             out.push(Completed::Retry {
                 next_attempt: m.next_attempt,
                 attempts: m.attempts,
@@ -619,6 +656,18 @@ fn cancel_filtered(
             Vec::new()
         };
         retire(conn, shared, &m, event, true)?;
+        let (kind, reason) = if event == Event::Failed {
+            (OutgoingEvent::Failed, "other")
+        } else {
+            (OutgoingEvent::Canceled, "")
+        };
+        let data = crate::webhook::OutgoingEventData {
+            event: kind,
+            error: RESULT_CANCELED.into(),
+            bounce_reason: reason.into(),
+            ..Default::default()
+        };
+        super::hooks::queue_outgoing_event(conn, shared, &m, &data)?;
         out.push(FailedMessage { message: m, body });
     }
     Ok(out)

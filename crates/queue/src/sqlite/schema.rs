@@ -150,7 +150,74 @@ CREATE TABLE idempotency (
 CREATE INDEX idempotency_expires ON idempotency (expires);
 ";
 
-const MIGRATIONS: [&str; 5] = [V1, V2, V3, V4, V5];
+/// Version 6: webhooks. `hooks` holds pending events (one row per event and
+/// endpoint, URL and Authorization frozen when queued); `hooks_retired` the
+/// delivered, failed, superseded and canceled ones until `keep_until`.
+/// `webhook_id` is the Standard Webhooks id, the same on every retry; a
+/// replay gets a new one and names the original in `replay_of`.
+/// `hook_sequences` numbers the events of one queue message.
+const V6: &str = "
+CREATE TABLE hooks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    webhook_id TEXT NOT NULL,
+    queue_msg_id INTEGER NOT NULL,
+    sequence INTEGER NOT NULL,
+    from_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    extra TEXT NOT NULL,
+    url TEXT NOT NULL,
+    authorization TEXT NOT NULL,
+    is_incoming INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    submitted INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt INTEGER NOT NULL,
+    results TEXT NOT NULL,
+    replay_of INTEGER NOT NULL
+);
+CREATE INDEX hooks_due ON hooks (next_attempt, id);
+CREATE INDEX hooks_msg ON hooks (queue_msg_id, endpoint_id) WHERE queue_msg_id != 0;
+CREATE TABLE hooks_retired (
+    id INTEGER PRIMARY KEY,
+    account TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL,
+    webhook_id TEXT NOT NULL,
+    queue_msg_id INTEGER NOT NULL,
+    sequence INTEGER NOT NULL,
+    from_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    extra TEXT NOT NULL,
+    url TEXT NOT NULL,
+    authorization INTEGER NOT NULL,
+    is_incoming INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    submitted INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    results TEXT NOT NULL,
+    replay_of INTEGER NOT NULL,
+    superseded_by INTEGER NOT NULL,
+    success INTEGER NOT NULL,
+    last_activity INTEGER NOT NULL,
+    keep_until INTEGER NOT NULL
+);
+CREATE INDEX hooks_retired_keep ON hooks_retired (keep_until);
+CREATE INDEX hooks_retired_msg ON hooks_retired (queue_msg_id) WHERE queue_msg_id != 0;
+CREATE INDEX hooks_retired_account ON hooks_retired (account, id);
+CREATE TABLE hook_sequences (
+    queue_msg_id INTEGER PRIMARY KEY,
+    last INTEGER NOT NULL,
+    updated INTEGER NOT NULL
+);
+CREATE INDEX hook_sequences_updated ON hook_sequences (updated);
+";
+
+const MIGRATIONS: [&str; 6] = [V1, V2, V3, V4, V5, V6];
 
 /// The version a fully migrated database has.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

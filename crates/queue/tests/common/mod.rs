@@ -136,6 +136,7 @@ pub fn completion(id: i64, outcome: Outcome, result: AttemptResult) -> Completio
         outcome,
         result,
         dialed_ips: Default::default(),
+        dsn_msg_id: 0,
     }
 }
 
