@@ -8,6 +8,10 @@
 //! - [`error`]: the error codes ([`ErrorCode`]) and the error body ([`ApiError`]).
 //! - [`time`]: timestamps on the wire, RFC 3339 with nanoseconds as Go writes them.
 //! - [`mime`]: stored message → parsed headers, bodies, structure and parts.
+//! - [`compose`]: a Send request → the RFC 5322 message to queue.
+//! - [`server`]: the [`server::Backend`] trait and [`server::router`], the
+//!   axum router that speaks the HTTP protocol over it.
+//! - [`openapi`]: the OpenAPI 3.1 document served at `<base>v0/openapi.json`.
 //!
 //! ```
 //! use webapi::webhook::OutgoingEvent;
@@ -24,8 +28,11 @@
 
 pub mod compose;
 pub mod error;
+mod examples;
 mod headers;
 pub mod mime;
+pub mod openapi;
+pub mod server;
 pub mod time;
 pub mod types;
 pub mod webhook;
