@@ -5,6 +5,7 @@
 //! - [`cli`]: the command line and its dispatch.
 //! - [`admin`]: queue, history, hold rule, suppression and account commands.
 //! - [`submission`]: the submission listener's [`smtpserver::Handler`].
+//! - [`inbound`]: incoming mail (port 25): mailboxes, bounce matching, webhooks.
 //! - [`policy`], [`limits`]: per-account rules and daily limits.
 //! - [`localserve`]: `postel localserve` and its local delivery listener.
 //! - [`serve`]: `postel serve -c FILE`.
@@ -22,6 +23,7 @@ pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod delivery;
+pub mod inbound;
 pub mod limits;
 pub mod localserve;
 pub mod policy;

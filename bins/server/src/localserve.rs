@@ -331,10 +331,15 @@ pub async fn run(
 
     let mut in_config = ServerConfig::new(hostname, Mode::Inbound);
     in_config.tls = Some(tls);
-    let local = Arc::new(LocalDelivery::new(
-        stores.mailbox.clone(),
-        ACCOUNT,
-        opts.hang,
+    let local = Arc::new(crate::inbound::LocalInbound::new(
+        crate::inbound::Inbound::new(
+            stores.queue.clone(),
+            stores.mailbox.clone(),
+            policy.clone(),
+            ["localhost".to_string()],
+            Some(ACCOUNT.to_string()),
+        ),
+        LocalDelivery::new(stores.mailbox.clone(), ACCOUNT, opts.hang),
     ));
     let inbound = Server::new(in_config, local).with_shutdown(shutdown.clone());
 

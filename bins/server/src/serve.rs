@@ -17,7 +17,8 @@ use crate::policy::Policy;
 use crate::stores::Stores;
 use crate::submission::Submitter;
 
-/// The port-25 handler until inbound mail exists: refuses every recipient.
+/// A port-25 handler that refuses every recipient (what `serve` used
+/// before inbound mail existed; kept for tests of the refusal).
 pub struct InboundNotYet;
 
 impl Handler for InboundNotYet {
@@ -152,8 +153,14 @@ pub async fn run(config_path: &Path, shutdown: watch::Receiver<bool>) -> anyhow:
         let mut c = ServerConfig::new(hostname.clone(), Mode::Inbound);
         c.tls = tls.clone();
         c.timeouts = server_timeouts(&config);
-        warn!(target: "postel", "the smtp listener refuses all incoming mail: inbound handling is not implemented yet");
-        let server = Server::new(c, Arc::new(InboundNotYet)).with_shutdown(shutdown.clone());
+        let inbound = crate::inbound::Inbound::new(
+            stores.queue.clone(),
+            stores.mailbox.clone(),
+            policy.clone(),
+            config.domains.keys().cloned(),
+            config.postmaster_account.clone(),
+        );
+        let server = Server::new(c, Arc::new(inbound)).with_shutdown(shutdown.clone());
         tasks.spawn(async move { server.run(listener, false).await });
     }
     if tasks.is_empty() {

@@ -1,0 +1,590 @@
+//! Incoming mail: hosted recipients only, bounces matched to the messages
+//! they are about (RFC 3464 and the non-standard formats of the dsn
+//! corpus), suppression from bounces, and the whole loop in localserve.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::Raw;
+use mailbox::{INBOX, MailboxStore, NewAccount};
+use postel_server::inbound::Inbound;
+use postel_server::localserve;
+use postel_server::policy::{AccountPolicy, Policy};
+use postel_server::stores::Stores;
+use queue::{
+    Event, Filter, HistoryFilter, HistorySort, NewRecipient, RetiredMessage, Store, Submission,
+};
+use smtp::Address;
+use smtpserver::{Mode, Server, ServerConfig};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+const ACCOUNT: &str = "app";
+
+fn policy() -> Policy {
+    let mut p = Policy::default();
+    p.accounts.insert(
+        ACCOUNT.into(),
+        AccountPolicy {
+            separator: Some('+'),
+            fromid_logins: vec!["app@example.org".into()],
+            ..AccountPolicy::default()
+        },
+    );
+    p
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    stores: Stores,
+    addr: SocketAddr,
+    _stop: watch::Sender<bool>,
+}
+
+async fn start() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let stores = Stores::open(dir.path(), Some('+'), Default::default()).unwrap();
+    for (name, address) in [(ACCOUNT, "app@example.org"), ("other", "other@example.org")] {
+        stores
+            .mailbox
+            .create_account(&NewAccount {
+                name: name.into(),
+                addresses: vec![address.into()],
+                ..NewAccount::default()
+            })
+            .unwrap();
+    }
+    let inbound = Inbound::new(
+        stores.queue.clone(),
+        stores.mailbox.clone(),
+        Arc::new(policy()),
+        ["example.org".to_string()],
+        None,
+    );
+    let config = ServerConfig::new("mx.example.org".parse().unwrap(), Mode::Inbound);
+    let (stop, rx) = watch::channel(false);
+    let server = Server::new(config, Arc::new(inbound)).with_shutdown(rx);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { server.run(listener, false).await });
+    Env {
+        _dir: dir,
+        stores,
+        addr,
+        _stop: stop,
+    }
+}
+
+/// Queues a message of `account` to `to` and fails it, so it retires
+/// into the history; returns the row.
+fn sent(
+    stores: &Stores,
+    account: &str,
+    to: &str,
+    from_id: Option<&str>,
+    message_id: &str,
+) -> RetiredMessage {
+    let from = Address::parse(&format!("{account}@example.org")).unwrap();
+    let mut sub = Submission::new(
+        account,
+        Some(from),
+        vec![Address::parse(to).unwrap()],
+        format!("Message-ID: {message_id}\r\nSubject: hello\r\n\r\nhi\r\n").into_bytes(),
+    );
+    sub.message_id = message_id.into();
+    sub.subject = "hello".into();
+    if let Some(f) = from_id {
+        let mut r = NewRecipient::new(Address::parse(to).unwrap());
+        r.from_id = Some(f.into());
+        r.mail_from = Some(Address::parse(&format!("{account}+{f}@example.org")).unwrap());
+        sub.recipients = vec![r];
+    }
+    let id = stores.queue.enqueue(sub).unwrap()[0];
+    // An admin fail retires it at once (the localserve tests below go
+    // through a real delivery).
+    let failed = stores
+        .queue
+        .fail(&Filter {
+            ids: vec![id],
+            ..Filter::default()
+        })
+        .unwrap();
+    assert_eq!(failed.len(), 1);
+    history(stores, id)
+}
+
+fn history(stores: &Stores, id: i64) -> RetiredMessage {
+    stores
+        .queue
+        .history(
+            &HistoryFilter {
+                ids: vec![id],
+                ..HistoryFilter::default()
+            },
+            &HistorySort::default(),
+        )
+        .unwrap()
+        .remove(0)
+}
+
+fn corpus(name: &str) -> String {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../crates/dsn/tests/data/eml")
+        .join(name);
+    let text = String::from_utf8_lossy(&std::fs::read(path).unwrap()).into_owned();
+    crlf(&text)
+}
+
+/// CRLF line ends and dot-stuffing, as a client sends DATA.
+fn crlf(text: &str) -> String {
+    let mut out = String::new();
+    for line in text.replace("\r\n", "\n").split_inclusive('\n') {
+        let line = line.trim_end_matches('\n');
+        if line.starts_with('.') {
+            out.push('.');
+        }
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out
+}
+
+async fn send(addr: SocketAddr, from: &str, to: &str, message: &str) -> String {
+    let mut c = Raw::connect(addr).await;
+    assert!(c.cmd("EHLO mx.remote.example").await.starts_with("250"));
+    assert_eq!(
+        c.cmd(&format!("MAIL FROM:<{from}>")).await,
+        "250 2.1.0 sender ok"
+    );
+    let r = c.cmd(&format!("RCPT TO:<{to}>")).await;
+    assert_eq!(r, "250 2.1.5 recipient ok", "RCPT TO:<{to}>");
+    let reply = c.data(message).await;
+    c.cmd("QUIT").await;
+    reply
+}
+
+fn rfc3464(envid: &str, recipient: &str, message_id: &str) -> String {
+    crlf(&format!(
+        "From: MAILER-DAEMON@mx.remote.example\n\
+Subject: Undelivered Mail Returned to Sender\n\
+MIME-Version: 1.0\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"b1\"\n\
+\n\
+--b1\n\
+Content-Type: text/plain\n\
+\n\
+Your message could not be delivered.\n\
+--b1\n\
+Content-Type: message/delivery-status\n\
+\n\
+Reporting-MTA: dns; mx.remote.example\n\
+Original-Envelope-ID: {envid}\n\
+\n\
+Original-Recipient: rfc822;{recipient}\n\
+Final-Recipient: rfc822; {recipient}\n\
+Action: failed\n\
+Status: 5.1.1\n\
+Diagnostic-Code: smtp; 550 5.1.1 <{recipient}>: Recipient address rejected: User unknown\n\
+\n\
+--b1\n\
+Content-Type: text/rfc822-headers\n\
+\n\
+Message-ID: {message_id}\n\
+Subject: hello\n\
+\n\
+--b1--\n"
+    ))
+}
+
+fn inbox(stores: &Stores, account: &str) -> Vec<mailbox::MessageMeta> {
+    stores
+        .mailbox
+        .list(account, INBOX, None, 50)
+        .unwrap()
+        .messages
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rfc3464_bounce_at_the_plain_address_fails_the_message_by_envid_and_suppresses() {
+    let env = start().await;
+    let row = sent(
+        &env.stores,
+        ACCOUNT,
+        "bob@example.com",
+        None,
+        "<m1@example.org>",
+    );
+    let reply = send(
+        env.addr,
+        "",
+        "app@example.org",
+        &rfc3464(
+            &row.message.dsn.envid,
+            "bob@example.com",
+            "<m1@example.org>",
+        ),
+    )
+    .await;
+    let stored = inbox(&env.stores, ACCOUNT);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        reply,
+        format!("250 2.0.0 delivered as message {}", stored[0].id.0)
+    );
+    assert!(stored[0].envelope.is_dsn);
+    assert_eq!(
+        stored[0].envelope.rcpt_to,
+        Some(Address::parse("app@example.org").unwrap())
+    );
+    let h = history(&env.stores, row.message.id);
+    assert_eq!((h.event, h.success), (Event::Failed, false));
+    let last = h.message.results.last().unwrap();
+    assert_eq!(
+        (
+            last.code,
+            last.enhanced_code.as_str(),
+            last.error.as_str(),
+            last.failure_class.as_str(),
+            last.success
+        ),
+        (550, "5.1.1", "incoming message", "userUnknown", false)
+    );
+    assert_eq!(
+        last.reply_lines,
+        vec!["550 5.1.1 <bob@example.com>: Recipient address rejected: User unknown"]
+    );
+    let s = env
+        .stores
+        .queue
+        .suppression_lookup(ACCOUNT, "bob@example.com")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.reason,
+        "delivery failure from DSN with smtp code 550, enhanced code \"5.1.1\""
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qmail_bounce_at_a_fromid_address_fails_only_that_message() {
+    let env = start().await;
+    let one = sent(
+        &env.stores,
+        ACCOUNT,
+        "kijitora@example.ne.jp",
+        Some("fid-one"),
+        "<a@example.org>",
+    );
+    let two = sent(
+        &env.stores,
+        ACCOUNT,
+        "kijitora@example.ne.jp",
+        Some("fid-two"),
+        "<b@example.org>",
+    );
+    let reply = send(
+        env.addr,
+        "",
+        "app+fid-two@example.org",
+        &corpus("lhost-qmail-01.eml"),
+    )
+    .await;
+    assert!(
+        reply.starts_with("250 2.0.0 delivered as message "),
+        "{reply}"
+    );
+    assert_eq!(history(&env.stores, one.message.id), one);
+    let h = history(&env.stores, two.message.id);
+    assert_eq!(h.event, Event::Failed);
+    let last = h.message.results.last().unwrap();
+    assert_eq!(
+        (last.code, last.enhanced_code.as_str(), last.error.as_str()),
+        (550, "5.5.0", "incoming message")
+    );
+    assert!(
+        env.stores
+            .queue
+            .suppression_lookup(ACCOUNT, "kijitora@example.ne.jp")
+            .unwrap()
+            .is_some()
+    );
+    let stored = inbox(&env.stores, ACCOUNT);
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].envelope.is_dsn);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounce_naming_another_accounts_message_changes_nothing_there() {
+    let env = start().await;
+    let victim = sent(
+        &env.stores,
+        "other",
+        "bob@example.com",
+        None,
+        "<v1@example.org>",
+    );
+    let reply = send(
+        env.addr,
+        "",
+        "app@example.org",
+        &rfc3464(
+            &victim.message.dsn.envid,
+            "bob@example.com",
+            "<v1@example.org>",
+        ),
+    )
+    .await;
+    assert!(reply.starts_with("250 "), "{reply}");
+    assert_eq!(history(&env.stores, victim.message.id), victim);
+    assert_eq!(
+        env.stores
+            .queue
+            .suppression_lookup("other", "bob@example.com")
+            .unwrap(),
+        None
+    );
+    // It is still mail for app.
+    assert_eq!(inbox(&env.stores, ACCOUNT).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_mail_at_a_fromid_address_leaves_the_history_alone() {
+    let env = start().await;
+    let row = sent(
+        &env.stores,
+        ACCOUNT,
+        "carol@example.com",
+        Some("fid-three"),
+        "<c@example.org>",
+    );
+    let reply = send(
+        env.addr,
+        "carol@example.com",
+        "app+fid-three@example.org",
+        &crlf("From: carol@example.com\nSubject: thanks\n\nThanks!\n"),
+    )
+    .await;
+    assert!(reply.starts_with("250 "), "{reply}");
+    assert_eq!(history(&env.stores, row.message.id), row);
+    let stored = inbox(&env.stores, ACCOUNT);
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].envelope.is_dsn);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordinary_mail_lands_in_the_inbox_of_the_catchall_owner() {
+    let env = start().await;
+    let reply = send(
+        env.addr,
+        "dave@example.net",
+        "App+News@example.org",
+        &crlf("From: dave@example.net\nSubject: hi\nMessage-ID: <d1@example.net>\n\nhello\n"),
+    )
+    .await;
+    let stored = inbox(&env.stores, ACCOUNT);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        reply,
+        format!("250 2.0.0 delivered as message {}", stored[0].id.0)
+    );
+    assert_eq!(stored[0].message_id, "d1@example.net");
+    let raw = env.stores.mailbox.raw(ACCOUNT, stored[0].id).unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    assert!(
+        text.starts_with("Received: from mx.remote.example"),
+        "{text}"
+    );
+    assert!(text.ends_with("Message-ID: <d1@example.net>\r\n\r\nhello\r\n"));
+    assert_eq!(
+        stored[0].envelope.mail_from,
+        Some(Address::parse("dave@example.net").unwrap())
+    );
+    assert_eq!(
+        stored[0].envelope.remote_ip,
+        Some("127.0.0.1".parse().unwrap())
+    );
+    assert!(inbox(&env.stores, "other").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_attempt_and_unknown_user_are_refused() {
+    let env = start().await;
+    let mut c = Raw::connect(env.addr).await;
+    c.cmd("EHLO mx.remote.example").await;
+    c.cmd("MAIL FROM:<spammer@example.net>").await;
+    assert_eq!(
+        c.cmd("RCPT TO:<victim@elsewhere.example>").await,
+        "550 5.7.1 relaying denied: this server accepts mail only for its own domains"
+    );
+    assert_eq!(
+        c.cmd("RCPT TO:<victim@[192.0.2.7]>").await,
+        "550 5.7.1 relaying denied: this server accepts mail only for its own domains"
+    );
+    assert_eq!(
+        c.cmd("RCPT TO:<nobody@example.org>").await,
+        "550 5.1.1 no such user"
+    );
+    assert_eq!(
+        c.cmd("RCPT TO:<postmaster@example.org>").await,
+        "250 2.1.5 recipient ok"
+    );
+}
+
+/// localserve started on free ports with its own data directory.
+struct Local {
+    dir: tempfile::TempDir,
+    stores: Stores,
+    smtp: SocketAddr,
+    submission: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+async fn localserve_start() -> Local {
+    let dir = tempfile::tempdir().unwrap();
+    let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
+    let listeners = localserve::Listeners {
+        smtp: bind().await,
+        submission: bind().await,
+        submissions: bind().await,
+    };
+    let smtp = listeners.smtp.local_addr().unwrap();
+    let submission = listeners.submission.local_addr().unwrap();
+    let (stop, rx) = watch::channel(false);
+    let opts = localserve::Options {
+        dir: dir.path().to_path_buf(),
+        password: "postelpostel".into(),
+        hang: Duration::from_millis(10),
+        webhook_url: None,
+    };
+    // Opened first: two processes creating the schema at once would race.
+    let stores = Stores::open(dir.path(), Some('+'), Default::default()).unwrap();
+    let task = tokio::spawn(localserve::run(opts, listeners, rx));
+    Local {
+        dir,
+        stores,
+        smtp,
+        submission,
+        stop,
+        task,
+    }
+}
+
+/// Polls until `f` returns Some, for at most about 20 seconds.
+async fn eventually<T>(mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..400 {
+        if let Some(v) = f() {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not reached");
+}
+
+/// Submits to `to` as postel@localhost (fromid mode) and waits until the
+/// message is delivered and retired.
+async fn localserve_sent(l: &Local, to: &str, subject: &str) -> RetiredMessage {
+    let mut c = Raw::connect(l.submission).await;
+    c.login("postel@localhost", "postelpostel").await;
+    c.cmd("MAIL FROM:<postel@localhost>").await;
+    c.cmd(&format!("RCPT TO:<{to}>")).await;
+    let r = c
+        .data(&format!(
+            "Subject: {subject}\r\nMessage-ID: <{subject}@localhost>\r\n\r\nbody\r\n"
+        ))
+        .await;
+    assert!(r.starts_with("250 "), "{r}");
+    c.cmd("QUIT").await;
+    let message_id = format!("<{subject}@localhost>");
+    eventually(|| {
+        l.stores
+            .queue
+            .history(&HistoryFilter::default(), &HistorySort::default())
+            .ok()?
+            .into_iter()
+            .find(|h| h.message.message_id == message_id)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn localserve_takes_a_bounce_at_the_fromid_address_on_its_smtp_port() {
+    let l = localserve_start().await;
+    let row = localserve_sent(&l, "kijitora@example.ne.jp", "ls1").await;
+    assert_eq!(row.event, Event::Delivered);
+    assert_eq!(row.message.from_id.len(), 22);
+    let to = format!("postel+{}@localhost", row.message.from_id);
+    let reply = send(l.smtp, "", &to, &corpus("lhost-qmail-01.eml")).await;
+    assert!(
+        reply.starts_with("250 2.0.0 delivered as message "),
+        "{reply}"
+    );
+    let h = history(&l.stores, row.message.id);
+    assert_eq!(h.event, Event::Failed);
+    assert_eq!(h.message.results.last().unwrap().code, 550);
+    assert!(
+        l.stores
+            .queue
+            .suppression_lookup("postel", "kijitora@example.ne.jp")
+            .unwrap()
+            .is_some()
+    );
+    // The bounce is in the Inbox beside the delivered copy of the message.
+    let stored = inbox(&l.stores, "postel");
+    assert_eq!(stored.iter().filter(|m| m.envelope.is_dsn).count(), 1);
+    l.stop.send(true).unwrap();
+    l.task.await.unwrap().unwrap();
+    drop(l.dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs swaks; run by .ci/run"]
+async fn swaks_sends_a_non_rfc3464_bounce_to_the_fromid_address() {
+    let l = localserve_start().await;
+    let first = localserve_sent(&l, "kijitora@example.ne.jp", "sw1").await;
+    let second = localserve_sent(&l, "kijitora@example.ne.jp", "sw2").await;
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../crates/dsn/tests/data/eml/lhost-qmail-01.eml");
+    let to = format!("postel+{}@localhost", second.message.from_id);
+    let port = l.smtp.port().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("/usr/bin/swaks")
+            .args([
+                "-s",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "--ehlo",
+                "mx.remote.example",
+            ])
+            .args(["--from", "<>", "--to", &to])
+            .arg("--data")
+            .arg(format!("@{}", path.display()))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("run swaks (install it with .ci/peers/install.sh)")
+    })
+    .await
+    .unwrap();
+    let transcript = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "swaks failed:\n{transcript}");
+    assert!(
+        transcript.contains("<-  250 2.0.0 delivered as message "),
+        "{transcript}"
+    );
+    let h = history(&l.stores, second.message.id);
+    assert_eq!(h.event, Event::Failed);
+    let last = h.message.results.last().unwrap();
+    assert_eq!(
+        (last.code, last.enhanced_code.as_str(), last.error.as_str()),
+        (550, "5.5.0", "incoming message")
+    );
+    assert_eq!(history(&l.stores, first.message.id).event, Event::Delivered);
+    l.stop.send(true).unwrap();
+    l.task.await.unwrap().unwrap();
+}
