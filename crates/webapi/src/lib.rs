@@ -11,6 +11,7 @@
 //! - [`compose`]: a Send request → the RFC 5322 message to queue.
 //! - [`server`]: the [`server::Backend`] trait and [`server::router`], the
 //!   axum router that speaks the HTTP protocol over it.
+//! - [`client`]: an async HTTP client with one function per method.
 //! - [`openapi`]: the OpenAPI 3.1 document served at `<base>v0/openapi.json`.
 //!
 //! ```
@@ -26,6 +27,7 @@
 //! );
 //! ```
 
+pub mod client;
 pub mod compose;
 pub mod error;
 mod examples;
@@ -33,6 +35,8 @@ mod headers;
 pub mod mime;
 pub mod openapi;
 pub mod server;
+#[cfg(test)]
+mod testfake;
 pub mod time;
 pub mod types;
 pub mod webhook;
