@@ -45,6 +45,9 @@ pub enum Command {
         /// How long `...timeout` recipients stay silent before 451.
         #[arg(long, default_value = "1h")]
         timeout_hang: String,
+        /// Port of the web API on 127.0.0.1 (at /webapi/).
+        #[arg(long, default_value_t = localserve::WEBAPI_PORT)]
+        http_port: u16,
     },
     /// Run a deployment from the config file given with -c.
     Serve,
@@ -310,6 +313,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             password,
             webhook_url,
             timeout_hang,
+            http_port,
         } => {
             let hang = parse_duration(timeout_hang)
                 .with_context(|| format!("--timeout-hang {timeout_hang:?} is not a duration"))?;
@@ -318,6 +322,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(localserve::DEFAULT_DIR));
             let listeners = localserve::Listeners::bind_default().await?;
+            let web = localserve::bind_webapi(*http_port).await?;
             writeln!(
                 out,
                 "postel localserve: data in {}\n  submission  127.0.0.1:{} (STARTTLS, AUTH PLAIN allowed in plaintext)\n  submissions 127.0.0.1:{} (self-signed certificate)\n  smtp        127.0.0.1:{} (local delivery)\n  account {} password {}\nrecipient local parts ending in temperror, permerror, timeout or a code like 552 simulate failures (prefix mailfrom/rcptto: at that command)",
@@ -328,6 +333,10 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                 localserve::ADDRESS,
                 password
             )?;
+            writeln!(
+                out,
+                "web API: http://127.0.0.1:{http_port}/webapi/v0/ (HTTP Basic with the account above)"
+            )?;
             out.flush()?;
             let opts = localserve::Options {
                 dir,
@@ -335,7 +344,7 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                 hang,
                 webhook_url: webhook_url.clone(),
             };
-            localserve::run(opts, listeners, shutdown_on_signals()).await
+            localserve::run_with_webapi(opts, listeners, Some(web), shutdown_on_signals()).await
         }
         Command::Serve => {
             let path = cli

@@ -11,6 +11,7 @@
 //! - [`serve`]: `postel serve -c FILE`.
 //! - [`delivery`]: the queue's delivery engine, configured and running.
 //! - [`stores`], [`tls`]: the data directory and certificates.
+//! - [`webapi`]: the web API's backend over the stores and its listener.
 //!
 //! ```
 //! use postel_server::config::Config;
@@ -31,3 +32,4 @@ pub mod serve;
 pub mod stores;
 pub mod submission;
 pub mod tls;
+pub mod webapi;

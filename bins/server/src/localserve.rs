@@ -284,10 +284,31 @@ pub fn ensure_account(mailbox: &SqliteMailboxStore, password: &str) -> anyhow::R
     Ok(())
 }
 
-/// Runs localserve until `shutdown` turns true.
+/// Port of the web API (HTTP, at `/webapi/`), as the reference's.
+pub const WEBAPI_PORT: u16 = 1080;
+
+/// Binds the web API's listener on 127.0.0.1.
+pub async fn bind_webapi(port: u16) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{port}"))
+}
+
+/// Runs localserve until `shutdown` turns true, without the web API.
 pub async fn run(
     opts: Options,
     listeners: Listeners,
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    run_with_webapi(opts, listeners, None, shutdown).await
+}
+
+/// Runs localserve until `shutdown` turns true, serving the web API at
+/// `/webapi/` on `webapi` when given.
+pub async fn run_with_webapi(
+    opts: Options,
+    listeners: Listeners,
+    webapi: Option<TcpListener>,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     let policy = Arc::new(policy());
@@ -315,6 +336,26 @@ pub async fn run(
         shutdown.clone(),
     );
 
+    let web = webapi.map(|listener| {
+        let backend = Arc::new(crate::webapi::WebApi::new(
+            &stores,
+            policy.clone(),
+            kick.clone(),
+            crate::webapi::Settings {
+                hostname: "localhost".into(),
+                max_message_size: crate::webapi::DEFAULT_MAX_MESSAGE_SIZE,
+            },
+        ));
+        let cleanup = crate::webapi::spawn_cleanup(stores.queue.clone(), shutdown.clone());
+        let options = ::webapi::server::RouterOptions::default();
+        let task = tokio::spawn(crate::webapi::serve(
+            listener,
+            backend,
+            options,
+            shutdown.clone(),
+        ));
+        (task, cleanup)
+    });
     let submitter = Arc::new(Submitter::new(
         stores.queue.clone(),
         stores.mailbox.clone(),
@@ -359,6 +400,10 @@ pub async fn run(
     a?;
     b?;
     c?;
+    if let Some((task, cleanup)) = web {
+        task.await??;
+        cleanup.await?;
+    }
     // The engine finishes running deliveries or gives their leases back.
     engine.await?;
     info!(target: "postel", "localserve stopped");

@@ -123,6 +123,20 @@ pub async fn run(config_path: &Path, shutdown: watch::Receiver<bool>) -> anyhow:
         shutdown.clone(),
     );
 
+    let web = match &config.listeners.webapi {
+        Some(w) => Some(
+            crate::webapi::spawn_configured(
+                w,
+                &config,
+                &stores,
+                policy.clone(),
+                kick.clone(),
+                shutdown.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let submitter = Arc::new(Submitter::new(
         stores.queue.clone(),
         stores.mailbox.clone(),
@@ -169,6 +183,10 @@ pub async fn run(config_path: &Path, shutdown: watch::Receiver<bool>) -> anyhow:
     info!(target: "postel", hostname = %config.hostname, data_dir = %config.data_dir.display(), "serving");
     while let Some(r) = tasks.join_next().await {
         r??;
+    }
+    if let Some((task, cleanup)) = web {
+        task.await??;
+        cleanup.await?;
     }
     // The engine finishes running deliveries or gives their leases back.
     engine.await?;
