@@ -278,22 +278,12 @@ impl Inbound {
         let hooks = self
             .blocking(move || {
                 let payload = webapi::webhook::incoming_from_message(&raw, meta);
-                queue_incoming(&*queue, &acct, &payload)
+                queue.queue_incoming_hook(&acct, &payload)
             })
             .await?
             .map_err(internal)?;
         Ok(Outcome::Incoming(hooks))
     }
-}
-
-/// The incoming webhook for ordinary mail.
-fn queue_incoming(
-    _queue: &dyn Store,
-    _account: &str,
-    _payload: &webapi::webhook::Incoming,
-) -> Result<Vec<i64>, queue::StoreError> {
-    // WEBHOOK(B): queue.queue_incoming_hook(account, payload) once it lands.
-    Ok(Vec::new())
 }
 
 /// Matches an analysed message received by `account` to the messages it

@@ -59,6 +59,17 @@ async fn start() -> Env {
             })
             .unwrap();
     }
+    let mut hooks = queue::webhook::WebhookSettings::default();
+    for name in [ACCOUNT, "other"] {
+        hooks.accounts.insert(
+            name.into(),
+            vec![queue::webhook::Endpoint::new(
+                "ep",
+                "http://127.0.0.1:9/hook",
+            )],
+        );
+    }
+    stores.queue.set_webhooks(hooks);
     let inbound = Inbound::new(
         stores.queue.clone(),
         stores.mailbox.clone(),
@@ -201,6 +212,18 @@ Subject: hello\n\
     ))
 }
 
+/// The payloads of the webhooks queued for a queue message (0: incoming
+/// mail), oldest first.
+fn hooks(stores: &Stores, account: &str, queue_msg_id: i64) -> Vec<serde_json::Value> {
+    let mut all = stores.queue.hooks_list(account, false, 0, 100).unwrap();
+    all.extend(stores.queue.hooks_list(account, true, 0, 100).unwrap());
+    all.sort_by_key(|h| h.id);
+    all.into_iter()
+        .filter(|h| h.queue_msg_id == queue_msg_id)
+        .map(|h| serde_json::from_str(&h.payload).unwrap())
+        .collect()
+}
+
 fn inbox(stores: &Stores, account: &str) -> Vec<mailbox::MessageMeta> {
     stores
         .mailbox
@@ -268,6 +291,21 @@ async fn rfc3464_bounce_at_the_plain_address_fails_the_message_by_envid_and_supp
         s.reason,
         "delivery failure from DSN with smtp code 550, enhanced code \"5.1.1\""
     );
+    let events = hooks(&env.stores, ACCOUNT, row.message.id);
+    let p = events.last().unwrap();
+    assert_eq!(p["Event"], "failed");
+    assert_eq!(p["DSN"], true);
+    assert_eq!(p["Suppressing"], true);
+    assert_eq!(p["QueueMsgID"], row.message.id);
+    assert_eq!(p["MessageID"], "<m1@example.org>");
+    assert_eq!(p["SMTPCode"], 550);
+    assert_eq!(p["SMTPEnhancedCode"], "5.1.1");
+    assert_eq!(p["Error"], "");
+    assert_eq!(p["BounceReason"], "userUnknown");
+    assert_eq!(p["HardBounce"], true);
+    assert_eq!(p["DSNMsgID"], stored[0].id.0);
+    // A matched bounce gives no incoming webhook.
+    assert!(hooks(&env.stores, ACCOUNT, 0).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -316,6 +354,19 @@ async fn qmail_bounce_at_a_fromid_address_fails_only_that_message() {
     let stored = inbox(&env.stores, ACCOUNT);
     assert_eq!(stored.len(), 1);
     assert!(stored[0].envelope.is_dsn);
+    let p = hooks(&env.stores, ACCOUNT, two.message.id).pop().unwrap();
+    assert_eq!(
+        (&p["Event"], &p["DSN"], &p["FromID"], &p["SMTPCode"]),
+        (
+            &serde_json::json!("failed"),
+            &serde_json::json!(true),
+            &serde_json::json!("fid-two"),
+            &serde_json::json!(550)
+        )
+    );
+    assert_eq!(p["DSNMsgID"], stored[0].id.0);
+    let first = hooks(&env.stores, ACCOUNT, one.message.id);
+    assert!(first.iter().all(|p| p["DSN"] == false), "{first:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,6 +379,7 @@ async fn bounce_naming_another_accounts_message_changes_nothing_there() {
         None,
         "<v1@example.org>",
     );
+    let victim_hooks = hooks(&env.stores, "other", victim.message.id);
     let reply = send(
         env.addr,
         "",
@@ -348,8 +400,12 @@ async fn bounce_naming_another_accounts_message_changes_nothing_there() {
             .unwrap(),
         None
     );
-    // It is still mail for app.
+    assert_eq!(hooks(&env.stores, "other", victim.message.id), victim_hooks);
+    // It is still mail for app: the incoming webhook.
     assert_eq!(inbox(&env.stores, ACCOUNT).len(), 1);
+    let incoming = hooks(&env.stores, ACCOUNT, 0);
+    assert_eq!(incoming.len(), 1);
+    assert_eq!(incoming[0]["Meta"]["Automated"], true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -374,6 +430,12 @@ async fn plain_mail_at_a_fromid_address_leaves_the_history_alone() {
     let stored = inbox(&env.stores, ACCOUNT);
     assert_eq!(stored.len(), 1);
     assert!(!stored[0].envelope.is_dsn);
+    let p = hooks(&env.stores, ACCOUNT, row.message.id).pop().unwrap();
+    assert_eq!(p["Event"], "unrecognized");
+    assert_eq!(p["DSN"], false);
+    assert_eq!(p["FromID"], "fid-three");
+    assert_eq!(p["DSNMsgID"], stored[0].id.0);
+    assert!(hooks(&env.stores, ACCOUNT, 0).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -409,6 +471,27 @@ async fn ordinary_mail_lands_in_the_inbox_of_the_catchall_owner() {
         Some("127.0.0.1".parse().unwrap())
     );
     assert!(inbox(&env.stores, "other").is_empty());
+    let incoming = hooks(&env.stores, ACCOUNT, 0);
+    assert_eq!(incoming.len(), 1);
+    let p = &incoming[0];
+    assert_eq!(p["Version"], 0);
+    assert_eq!(p["Subject"], "hi");
+    assert_eq!(p["MessageID"], "<d1@example.net>");
+    assert_eq!(
+        p["From"],
+        serde_json::json!([{"Name": "", "Address": "dave@example.net"}])
+    );
+    assert_eq!(p["Text"], "hello\n");
+    let meta = &p["Meta"];
+    assert_eq!(meta["MsgID"], stored[0].id.0);
+    assert_eq!(meta["MailFrom"], "dave@example.net");
+    assert_eq!(meta["MailFromValidated"], false);
+    assert_eq!(meta["MsgFromValidated"], false);
+    assert_eq!(meta["RcptTo"], "App+News@example.org");
+    assert_eq!(meta["DKIMVerifiedDomains"], serde_json::json!([]));
+    assert_eq!(meta["RemoteIP"], "127.0.0.1");
+    assert_eq!(meta["MailboxName"], "Inbox");
+    assert_eq!(meta["Automated"], false);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

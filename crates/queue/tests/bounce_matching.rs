@@ -459,3 +459,105 @@ fn analysed_rfc3464_report_matches_and_gives_codes_per_recipient() {
     );
     assert!(!delayed.hard);
 }
+
+fn with_webhooks(env: &Env, account: &str) {
+    let mut settings = queue::webhook::WebhookSettings::default();
+    settings.accounts.insert(
+        account.into(),
+        vec![queue::webhook::Endpoint::new(
+            "ep1",
+            "http://127.0.0.1:9/hook",
+        )],
+    );
+    env.store.set_webhooks(settings);
+}
+
+fn payload(env: &Env, hook_id: i64) -> serde_json::Value {
+    let hook = env.store.hook_get(hook_id).unwrap().unwrap();
+    serde_json::from_str(&hook.payload).unwrap()
+}
+
+#[test]
+fn failed_dsn_queues_a_failed_webhook_with_the_dsn_fields_in_the_same_commit() {
+    let env = env();
+    with_webhooks(&env, "mjl");
+    let ids = sent(
+        &env,
+        "mjl",
+        &["gone@example.com"],
+        "env-9",
+        "<m9@mox.example>",
+    );
+    let delivered_hooks = env.store.hooks_for_message(ids[0]).unwrap();
+    assert_eq!(delivered_hooks.len(), 1, "the delivery's own event");
+    let mut ev = event(dsn::Action::Failed, 550, "5.1.1");
+    ev.reason = Some(dsn::Reason::UserUnknown);
+    ev.hard = true;
+    let applied = env.store.apply_dsn_event("mjl", ids[0], ev).unwrap();
+    assert!(applied.suppressing);
+    assert_eq!(applied.hook_ids.len(), 1);
+    let hook = env.store.hook_get(applied.hook_ids[0]).unwrap().unwrap();
+    assert_eq!(
+        (hook.event.as_str(), hook.queue_msg_id, hook.sequence),
+        ("failed", ids[0], 2)
+    );
+    let p = payload(&env, applied.hook_ids[0]);
+    assert_eq!(p["Event"], "failed");
+    assert_eq!(p["DSN"], true);
+    assert_eq!(p["Suppressing"], true);
+    assert_eq!(p["QueueMsgID"], ids[0]);
+    assert_eq!(p["MessageID"], "<m9@mox.example>");
+    assert_eq!(p["SMTPCode"], 550);
+    assert_eq!(p["SMTPEnhancedCode"], "5.1.1");
+    assert_eq!(p["Error"], "");
+    assert_eq!(p["BounceReason"], "userUnknown");
+    assert_eq!(p["HardBounce"], true);
+    assert_eq!(p["DSNMsgID"], 42);
+    assert_eq!(p["Sequence"], 2);
+}
+
+#[test]
+fn delayed_relayed_expanded_dsns_queue_events_of_the_same_name() {
+    let env = env();
+    with_webhooks(&env, "mjl");
+    let ids = sent(
+        &env,
+        "mjl",
+        &["slow@example.com"],
+        "env-10",
+        "<m10@mox.example>",
+    );
+    for (action, code, enhanced, reason) in [
+        (dsn::Action::Delayed, 450, "4.2.2", "mailboxFull"),
+        (dsn::Action::Relayed, 0, "", ""),
+        (dsn::Action::Expanded, 0, "", ""),
+        (dsn::Action::Delivered, 0, "", ""),
+    ] {
+        let mut ev = event(action, code, enhanced);
+        ev.reason = (action == dsn::Action::Delayed).then_some(dsn::Reason::MailboxFull);
+        let applied = env.store.apply_dsn_event("mjl", ids[0], ev).unwrap();
+        assert!(!applied.suppressing);
+        let p = payload(&env, applied.hook_ids[0]);
+        assert_eq!(p["Event"], action.as_str());
+        assert_eq!(p["DSN"], true);
+        assert_eq!(p["SMTPCode"], code);
+        assert_eq!(p["SMTPEnhancedCode"], enhanced);
+        assert_eq!(p["BounceReason"], reason);
+        assert_eq!(p["HardBounce"], false);
+    }
+}
+
+#[test]
+fn unrecognized_mail_at_a_fromid_address_queues_an_unrecognized_webhook() {
+    let env = env();
+    with_webhooks(&env, "mjl");
+    let id = sent_fromid(&env, "mjl", "bob@example.com", "fid555");
+    let hooks = env.store.record_unrecognized("mjl", id, false, 17).unwrap();
+    assert_eq!(hooks.len(), 1);
+    let p = payload(&env, hooks[0]);
+    assert_eq!(p["Event"], "unrecognized");
+    assert_eq!(p["DSN"], false);
+    assert_eq!(p["FromID"], "fid555");
+    assert_eq!(p["SMTPCode"], 0);
+    assert_eq!(p["DSNMsgID"], 17);
+}

@@ -12,12 +12,16 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use smtp::{Class, EnhancedCode};
 
+use webapi::webhook::OutgoingEvent;
+
 use super::Shared;
+use super::hooks;
 use super::ops::{get_retired, suppress_after_failure};
 use super::rows::{db, read_retired, retired_cols};
 use crate::model::*;
 use crate::store::StoreError;
 use crate::time::to_ms;
+use crate::webhook::OutgoingEventData;
 
 /// Candidate rows looked at per key; an ENVID or Message-ID shared by more
 /// rows than this is someone else's doing.
@@ -452,20 +456,45 @@ enum HookInput<'a> {
 /// Queues the outgoing webhook for incoming mail about a retired row, in
 /// the caller's transaction.
 fn queue_event_hook(
-    _conn: &Connection,
-    _shared: &Shared,
+    conn: &Connection,
+    shared: &Shared,
     row: &RetiredMessage,
     input: HookInput<'_>,
     suppressing: bool,
 ) -> Result<Vec<i64>, StoreError> {
-    // WEBHOOK(B): call B's in-transaction hook function here (crates/queue/src/sqlite/hooks.rs):
-    // event = action name (or "unrecognized"), DSN = true (false for unrecognized non-DSNs),
-    // SMTPCode/SMTPEnhancedCode from the event, Error "", BounceReason/HardBounce from the
-    // event, DSNMsgID = the incoming message's mailbox id, Suppressing = suppressing.
-    let (event, dsn, msg_id) = match input {
-        HookInput::Dsn(e) => (e.action.as_str(), true, e.dsn_msg_id),
-        HookInput::Unrecognized { is_dsn, msg_id } => ("unrecognized", is_dsn, msg_id),
+    let data = match input {
+        HookInput::Dsn(e) => {
+            let event = match e.action {
+                dsn::Action::Failed => OutgoingEvent::Failed,
+                dsn::Action::Delayed => OutgoingEvent::Delayed,
+                dsn::Action::Delivered => OutgoingEvent::Delivered,
+                dsn::Action::Relayed => OutgoingEvent::Relayed,
+                dsn::Action::Expanded => OutgoingEvent::Expanded,
+            };
+            let failing = matches!(event, OutgoingEvent::Failed | OutgoingEvent::Delayed);
+            OutgoingEventData {
+                event,
+                dsn: true,
+                suppressing,
+                smtp_code: e.code,
+                smtp_enhanced_code: e.enhanced.map(|c| c.to_string()).unwrap_or_default(),
+                // The reference leaves Error empty for DSN-based events.
+                error: String::new(),
+                bounce_reason: if failing {
+                    e.reason.unwrap_or(dsn::Reason::Other).as_str().to_string()
+                } else {
+                    String::new()
+                },
+                hard_bounce: e.hard,
+                dsn_msg_id: e.dsn_msg_id,
+            }
+        }
+        HookInput::Unrecognized { is_dsn, msg_id } => OutgoingEventData {
+            event: OutgoingEvent::Unrecognized,
+            dsn: is_dsn,
+            dsn_msg_id: msg_id,
+            ..OutgoingEventData::default()
+        },
     };
-    tracing::debug!(target: "queue", id = row.message.id, event, dsn, msg_id, suppressing, "outgoing webhook for incoming mail not queued yet");
-    Ok(Vec::new())
+    hooks::queue_outgoing_event(conn, shared, &row.message, &data)
 }
