@@ -1106,3 +1106,149 @@ async fn hooks_of_another_account_are_not_found() {
         .await;
     assert_eq!(list["Hooks"], json!([]));
 }
+
+/// Polls MessageStatus until the message reaches `state`.
+async fn wait_state(http: &reqwest::Client, base: &str, id: i64, state: &str) -> Value {
+    for _ in 0..500 {
+        let resp = http
+            .post(format!("{base}MessageStatus"))
+            .basic_auth(postel_server::localserve::ADDRESS, Some("web-pass"))
+            .json(&json!({"QueueMsgID": id}))
+            .send()
+            .await
+            .unwrap();
+        let body: Value = resp.json().await.unwrap();
+        if body["Messages"][0]["State"] == state {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("message {id} never became {state}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn localserve_serves_the_web_api_and_message_status_follows_real_deliveries() {
+    use postel_server::localserve;
+    let dir = tempfile::tempdir().unwrap();
+    let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
+    let listeners = localserve::Listeners {
+        smtp: bind().await,
+        submission: bind().await,
+        submissions: bind().await,
+    };
+    let web = bind().await;
+    let base = format!("http://{}/webapi/v0/", web.local_addr().unwrap());
+    let (stop, rx) = watch::channel(false);
+    let opts = localserve::Options {
+        dir: dir.path().to_path_buf(),
+        password: "web-pass".into(),
+        hang: Duration::from_millis(10),
+        webhook_url: None,
+    };
+    let server = tokio::spawn(localserve::run_with_webapi(opts, listeners, Some(web), rx));
+    let http = http_client();
+    let send = |to: &str| {
+        http.post(format!("{base}Send"))
+            .basic_auth(localserve::ADDRESS, Some("web-pass"))
+            .json(&json!({"To": [{"Address": to}], "Subject": "via http", "Text": "hi\n"}))
+            .send()
+    };
+    let sent: Value = loop {
+        if let Ok(resp) = send("bob@example.com").await {
+            break resp.json().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let ok_id = sent["Submissions"][0]["QueueMsgID"].as_i64().unwrap();
+    let failed: Value = send("bob-permerror@example.com")
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let failed_id = failed["Submissions"][0]["QueueMsgID"].as_i64().unwrap();
+
+    let delivered = wait_state(&http, &base, ok_id, "delivered").await;
+    let m = &delivered["Messages"][0];
+    assert_eq!(m["Attempts"], 1);
+    assert_eq!(m["Results"][0]["Success"], true);
+    assert_eq!(m["Results"][0]["SMTPCode"], 250);
+    assert!(
+        m["Results"][0]["Lines"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("2.0.0 delivered as message "),
+        "{m}"
+    );
+    let failed = wait_state(&http, &base, failed_id, "failed").await;
+    let r = &failed["Messages"][0]["Results"][0];
+    assert_eq!(
+        (r["Success"].as_bool(), r["SMTPCode"].as_u64()),
+        (Some(false), Some(550))
+    );
+    assert_eq!(r["Lines"], json!(["5.0.0 error simulated by localserve"]));
+
+    stop.send(true).unwrap();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_runs_the_configured_web_api_listener_at_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let data = dir.path().join("data");
+    let config = format!(
+        "hostname = \"mail.example.org\"\ndata_dir = \"{}\"\n\
+         [listeners]\nwebapi = {{ address = \"127.0.0.1\", port = {port}, path = \"/api/\" }}\n\
+         [domains.\"example.org\"]\n[accounts.app]\naddresses = [\"app@example.org\"]\n\
+         fromid_login_addresses = [\"app@example.org\"]\ncatchall_separator = \"+\"\n",
+        data.display()
+    );
+    let path = dir.path().join("postel.toml");
+    std::fs::write(&path, config).unwrap();
+    let stores = Stores::open(&data, Some('+'), Default::default()).unwrap();
+    stores
+        .mailbox
+        .create_account(&NewAccount {
+            name: "app".into(),
+            addresses: vec!["app@example.org".into()],
+            ..NewAccount::default()
+        })
+        .unwrap();
+    stores.mailbox.set_password("app", PASSWORD).unwrap();
+    // Hold everything: no delivery is attempted.
+    stores
+        .queue
+        .hold_rule_add(queue::HoldRule::default())
+        .unwrap();
+    let (stop, rx) = watch::channel(false);
+    let server = tokio::spawn(async move { postel_server::serve::run(&path, rx).await });
+    let http = http_client();
+    let url = format!("http://127.0.0.1:{port}/api/v0/Send");
+    let resp = loop {
+        let r = http
+            .post(&url)
+            .basic_auth("app@example.org", Some(PASSWORD))
+            .json(&simple("bob@example.com"))
+            .send()
+            .await;
+        if let Ok(r) = r {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.unwrap();
+    let from_id = body["Submissions"][0]["FromID"].as_str().unwrap();
+    let rows = stores
+        .queue
+        .list(&Filter::default(), &Sort::default())
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].sender, format!("app+{from_id}@example.org"));
+    stop.send(true).unwrap();
+    server.await.unwrap().unwrap();
+}
