@@ -671,3 +671,188 @@ async fn swaks_sends_a_non_rfc3464_bounce_to_the_fromid_address() {
     l.stop.send(true).unwrap();
     l.task.await.unwrap().unwrap();
 }
+
+/// A DSN as the reference's fromid test sends it: one recipient, the given
+/// action, diagnostic "554 5.0.0".
+fn reference_dsn(action: &str, status: &str) -> String {
+    crlf(&format!(
+        "From: MAILER-DAEMON@mx.remote.example\n\
+Subject: Delivery Status Notification\n\
+MIME-Version: 1.0\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"b2\"\n\
+\n\
+--b2\n\
+Content-Type: text/plain\n\
+\n\
+Report.\n\
+--b2\n\
+Content-Type: message/delivery-status\n\
+\n\
+Reporting-MTA: dns; mx.remote.example\n\
+\n\
+Final-Recipient: rfc822; rcpt@example.com\n\
+Action: {action}\n\
+Status: {status}\n\
+Diagnostic-Code: smtp; 554 5.0.0 error\n\
+\n\
+--b2--\n"
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fromid_dsns_give_events_named_after_their_action_with_the_diagnostic_code() {
+    let env = start().await;
+    for (n, (action, status)) in [
+        ("delayed", "4.0.0"),
+        ("relayed", "2.0.0"),
+        ("delivered", "2.0.0"),
+        ("expanded", "2.0.0"),
+        ("failed", "5.0.0"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let fid = format!("fid-ref{n}");
+        let row = sent(
+            &env.stores,
+            ACCOUNT,
+            "rcpt@example.com",
+            Some(&fid),
+            &format!("<ref{n}@example.org>"),
+        );
+        let reply = send(
+            env.addr,
+            "",
+            &format!("app+{fid}@example.org"),
+            &reference_dsn(action, status),
+        )
+        .await;
+        assert!(reply.starts_with("250 "), "{reply}");
+        let p = hooks(&env.stores, ACCOUNT, row.message.id).pop().unwrap();
+        assert_eq!(p["Event"], action);
+        assert_eq!(p["DSN"], true);
+        assert_eq!(p["SMTPCode"], 554, "{action}");
+        assert_eq!(p["SMTPEnhancedCode"], "5.0.0", "{action}");
+        assert_eq!(p["Error"], "");
+        let last = history(&env.stores, row.message.id)
+            .message
+            .results
+            .pop()
+            .unwrap();
+        assert_eq!(
+            (last.success, last.error.as_str()),
+            (
+                matches!(action, "relayed" | "delivered" | "expanded"),
+                "incoming message"
+            ),
+            "{action}"
+        );
+    }
+    assert!(hooks(&env.stores, ACCOUNT, 0).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_at_an_unknown_fromid_is_ordinary_incoming_mail() {
+    let env = start().await;
+    let reply = send(
+        env.addr,
+        "",
+        "app+nosuchfromid@example.org",
+        &reference_dsn("failed", "5.0.0"),
+    )
+    .await;
+    assert!(reply.starts_with("250 "), "{reply}");
+    let incoming = hooks(&env.stores, ACCOUNT, 0);
+    assert_eq!(incoming.len(), 1);
+    assert_eq!(
+        incoming[0]["Meta"]["RcptTo"],
+        "app+nosuchfromid@example.org"
+    );
+    assert_eq!(incoming[0]["Meta"]["MailFrom"], "");
+    assert_eq!(incoming[0]["Meta"]["Automated"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dsn_with_two_recipients_gives_each_its_own_event() {
+    let env = start().await;
+    let mut sub = Submission::new(
+        ACCOUNT,
+        Some(Address::parse("app@example.org").unwrap()),
+        vec![
+            Address::parse("a@example.com").unwrap(),
+            Address::parse("b@example.com").unwrap(),
+        ],
+        b"Message-ID: <two@example.org>\r\nSubject: two\r\n\r\nhi\r\n".to_vec(),
+    );
+    sub.message_id = "<two@example.org>".into();
+    sub.envid = Some("envid-two".into());
+    let ids = env.stores.queue.enqueue(sub).unwrap();
+    env.stores
+        .queue
+        .fail(&Filter {
+            ids: ids.clone(),
+            ..Filter::default()
+        })
+        .unwrap();
+    let report = crlf(
+        "From: MAILER-DAEMON@mx.remote.example\n\
+Subject: Delivery Status Notification\n\
+Content-Type: multipart/report; report-type=delivery-status; boundary=\"b3\"\n\
+\n\
+--b3\n\
+Content-Type: text/plain\n\
+\n\
+Report.\n\
+--b3\n\
+Content-Type: message/delivery-status\n\
+\n\
+Reporting-MTA: dns; mx.remote.example\n\
+Original-Envelope-ID: envid-two\n\
+\n\
+Final-Recipient: rfc822; b@example.com\n\
+Action: delayed\n\
+Status: 4.2.2\n\
+Diagnostic-Code: smtp; 452 4.2.2 mailbox full\n\
+\n\
+Final-Recipient: rfc822; a@example.com\n\
+Action: failed\n\
+Status: 5.1.1\n\
+Diagnostic-Code: smtp; 550 5.1.1 no such user\n\
+\n\
+--b3--\n",
+    );
+    let reply = send(env.addr, "", "app@example.org", &report).await;
+    assert!(reply.starts_with("250 "), "{reply}");
+    let a = hooks(&env.stores, ACCOUNT, ids[0]).pop().unwrap();
+    assert_eq!(
+        (&a["Event"], &a["SMTPCode"], &a["BounceReason"]),
+        (
+            &serde_json::json!("failed"),
+            &serde_json::json!(550),
+            &serde_json::json!("userUnknown")
+        )
+    );
+    let b = hooks(&env.stores, ACCOUNT, ids[1]).pop().unwrap();
+    assert_eq!(
+        (&b["Event"], &b["SMTPCode"], &b["BounceReason"]),
+        (
+            &serde_json::json!("delayed"),
+            &serde_json::json!(452),
+            &serde_json::json!("mailboxFull")
+        )
+    );
+    assert!(
+        env.stores
+            .queue
+            .suppression_lookup(ACCOUNT, "a@example.com")
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        env.stores
+            .queue
+            .suppression_lookup(ACCOUNT, "b@example.com")
+            .unwrap(),
+        None
+    );
+}
