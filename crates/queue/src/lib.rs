@@ -7,7 +7,9 @@
 //! ([`Store::complete`]), which reschedules with the reference backoff or
 //! retires the row into the history. Hold rules, the per-account
 //! suppression list, admin operations and the per-domain TLS record live
-//! here too.
+//! here too. Incoming bounces are matched to history rows
+//! ([`Store::match_bounce`] with a [`BounceQuery`]) and recorded with
+//! their webhook ([`Store::apply_dsn_event`]).
 //!
 //! [`SqliteStore`] is the embedded implementation: SQLite in WAL mode with
 //! `synchronous=FULL`, where one writer thread commits every waiting

@@ -40,6 +40,28 @@ pub struct BounceRecipientKey {
 }
 
 /// What identifies the message(s) a bounce is about.
+///
+/// ```
+/// use queue::*;
+/// use smtp::Address;
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = SqliteStore::open(dir.path().join("q.db"), Options::default()).unwrap();
+/// let mut sub = Submission::new("app", Address::parse("app@example.org").ok(),
+///     vec![Address::parse("bob@example.com").unwrap()], b"Subject: x\r\n\r\nx\r\n".to_vec());
+/// sub.envid = Some("env1".into());
+/// let id = store.enqueue(sub).unwrap()[0];
+/// store.fail(&Filter { ids: vec![id], ..Filter::default() }).unwrap();
+///
+/// let query = BounceQuery {
+///     envid: "env1".into(),
+///     recipients: vec![BounceRecipientKey { original: None, final_recipient: Some("bob@example.com".into()) }],
+///     ..BounceQuery::default()
+/// };
+/// let found = store.match_bounce("app", &query).unwrap();
+/// assert_eq!((found[0].message.message.id, found[0].recipient), (id, 0));
+/// // Another account receiving the same bounce matches nothing.
+/// assert!(store.match_bounce("mallory", &query).unwrap().is_empty());
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BounceQuery {
     /// The fromid taken from the RCPT TO local part, "" at a plain address.
