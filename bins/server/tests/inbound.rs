@@ -856,3 +856,66 @@ Diagnostic-Code: smtp; 550 5.1.1 no such user\n\
         None
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_an_smtp_listener_takes_mail_for_its_accounts_and_refuses_relaying() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let config = format!(
+        r#"hostname = "mail.example.org"
+data_dir = "{data}"
+[listeners]
+smtp = {{ address = "127.0.0.1", port = {port} }}
+[domains."example.org"]
+[accounts.app]
+addresses = ["app@example.org"]
+catchall_separator = "+"
+"#,
+        data = d.join("data").display(),
+    );
+    let path = d.join("postel.toml");
+    std::fs::write(&path, config).unwrap();
+    // Opened first: two processes creating the schema at once would race.
+    let stores = Stores::open(&d.join("data"), Some('+'), Default::default()).unwrap();
+    let (stop, rx) = watch::channel(false);
+    let task = tokio::spawn(async move { postel_server::serve::run(&path, rx).await });
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut c = loop {
+        if let Ok(s) = tokio::net::TcpStream::connect(addr).await {
+            drop(s);
+            break Raw::connect(addr).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    c.cmd("EHLO mx.remote.example").await;
+    c.cmd("MAIL FROM:<someone@example.net>").await;
+    assert_eq!(
+        c.cmd("RCPT TO:<victim@elsewhere.example>").await,
+        "550 5.7.1 relaying denied: this server accepts mail only for its own domains"
+    );
+    assert_eq!(
+        c.cmd("RCPT TO:<nobody@example.org>").await,
+        "550 5.1.1 no such user"
+    );
+    assert_eq!(
+        c.cmd("RCPT TO:<app+tag@example.org>").await,
+        "250 2.1.5 recipient ok"
+    );
+    let reply = c
+        .data("From: someone@example.net\r\nSubject: via serve\r\n\r\nhello\r\n")
+        .await;
+    assert!(
+        reply.starts_with("250 2.0.0 delivered as message "),
+        "{reply}"
+    );
+    c.cmd("QUIT").await;
+    let stored = inbox(&stores, "app");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].subject, "via serve");
+    stop.send(true).unwrap();
+    task.await.unwrap().unwrap();
+}
