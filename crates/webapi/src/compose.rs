@@ -302,11 +302,22 @@ fn check_header_name(name: &str) -> Result<(), ApiError> {
     if !ok {
         return Err(ApiError::user(format!("invalid header name {name:?}")));
     }
+    // Headers the composer writes itself: a second copy would make the
+    // message ambiguous (two From headers, two bodies' types).
     for reserved in [
+        "From",
+        "Reply-To",
+        "To",
+        "Cc",
+        "Bcc",
+        "Subject",
+        "Date",
+        "Message-Id",
+        "References",
+        "In-Reply-To",
+        "MIME-Version",
         "Content-Type",
         "Content-Transfer-Encoding",
-        "MIME-Version",
-        "Bcc",
     ] {
         if name.eq_ignore_ascii_case(reserved) {
             return Err(ApiError::user(format!(
@@ -386,9 +397,17 @@ impl HeaderWriter {
         if needs_encoding {
             let words = encoded_words(value, false);
             self.words(name, words.iter().map(String::as_str));
+        } else if value.contains("  ") || value.starts_with(' ') || value.ends_with(' ') {
+            // Folding would change runs of spaces; such values stay on one line
+            // (at most 998 characters, else encoded words, which keep spaces).
+            if name.len() + 2 + value.len() <= 998 {
+                self.raw(name, value);
+            } else {
+                let words = encoded_words(value, false);
+                self.words(name, words.iter().map(String::as_str));
+            }
         } else {
-            // Keep runs of spaces: fold only at single spaces between words.
-            self.words(name, value.split(' ').filter(|w| !w.is_empty()));
+            self.words(name, value.split(' '));
         }
     }
 

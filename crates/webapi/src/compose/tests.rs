@@ -265,6 +265,44 @@ fn long_lines_are_quoted_printable_with_soft_breaks() {
 }
 
 #[test]
+fn ascii_subjects_fold_at_spaces_and_keep_runs_of_spaces() {
+    let long = "word ".repeat(20).trim_end().to_string();
+    let c = compose(
+        &SendRequest {
+            subject: long.clone(),
+            ..simple()
+        },
+        &ctx(),
+    )
+    .unwrap();
+    let s = String::from_utf8(c.data.clone()).unwrap();
+    assert!(
+        s.contains(&format!(
+            "\r\nSubject: {}\r\n {}\r\nDate: ",
+            "word ".repeat(14).trim_end(),
+            "word ".repeat(6).trim_end()
+        )),
+        "{s}"
+    );
+    assert_eq!(crate::mime::parse(&c.data).0.subject, long);
+
+    let spaced = "a  b ";
+    let c = compose(
+        &SendRequest {
+            subject: spaced.into(),
+            ..simple()
+        },
+        &ctx(),
+    )
+    .unwrap();
+    assert!(
+        String::from_utf8(c.data)
+            .unwrap()
+            .contains("\r\nSubject: a  b \r\n")
+    );
+}
+
+#[test]
 fn trailing_space_before_line_end_is_encoded() {
     assert_eq!(
         quoted_printable(&["a ", "b\t", "=x"]),
@@ -357,6 +395,14 @@ fn validation_errors_carry_the_reference_codes() {
             },
             ErrorCode::User,
             "header content-type is set by the composer and cannot be given",
+        ),
+        (
+            SendRequest {
+                headers: vec![["FROM".into(), "x@y.org".into()]],
+                ..simple()
+            },
+            ErrorCode::User,
+            "header FROM is set by the composer and cannot be given",
         ),
         (
             SendRequest {
