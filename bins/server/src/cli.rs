@@ -1,4 +1,4 @@
-//! The command line: `postel localserve|serve|account|queue|holdrule|suppression`.
+//! The command line: `postel localserve|serve|account|queue|holdrule|suppression|hook`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -39,7 +39,8 @@ pub enum Command {
         /// Password of postel@localhost.
         #[arg(long, default_value = localserve::DEFAULT_PASSWORD)]
         password: String,
-        /// Webhook URL (accepted; webhooks come with the web API).
+        /// Post webhooks of every event (incoming mail too) to this URL,
+        /// signed with the secret printed at start.
         #[arg(long)]
         webhook_url: Option<String>,
         /// How long `...timeout` recipients stay silent before 451.
@@ -63,6 +64,60 @@ pub enum Command {
     /// Per-account suppression lists.
     #[command(subcommand)]
     Suppression(SuppressionCmd),
+    /// Webhooks: pending and retired hooks, retry, replay, cancel, test.
+    #[command(subcommand)]
+    Hook(HookCmd),
+}
+
+/// `postel hook ...`.
+#[derive(Debug, Subcommand)]
+pub enum HookCmd {
+    /// List pending hooks (by id), or retired ones (newest first).
+    List {
+        /// Only this account.
+        #[arg(long, default_value = "")]
+        account: String,
+        /// Retired hooks instead of pending ones.
+        #[arg(long)]
+        retired: bool,
+        /// Continue after this hook id.
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        /// At most this many (default 100).
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a pending hook due now, or queue a failed one again (same webhook-id).
+    Retry {
+        /// Hook id.
+        id: i64,
+    },
+    /// Send a hook's event again as a new hook (new webhook-id, names the original).
+    Replay {
+        /// Hook id.
+        id: i64,
+    },
+    /// Cancel a pending hook.
+    Cancel {
+        /// Hook id.
+        id: i64,
+    },
+    /// Post a sample signed event to an endpoint of the config (-c).
+    Test {
+        /// Account.
+        account: String,
+        /// Endpoint id (default: the account's first).
+        #[arg(long, default_value = "")]
+        endpoint: String,
+        /// Event name.
+        #[arg(long, default_value = "delivered")]
+        event: String,
+    },
+    /// Print a new signing secret (whsec_...).
+    Secret,
 }
 
 /// `postel account ...`.
@@ -303,6 +358,14 @@ fn admin_stores(cli: &Cli) -> anyhow::Result<(Stores, queue::engine::EngineConfi
         ),
     };
     let stores = Stores::open(&dir, policy.common_separator(), policy.retention())?;
+    if let Some(c) = &cli.config
+        && cli.dir.is_none()
+    {
+        // Retried and replayed hooks take the endpoints' current settings.
+        stores
+            .queue
+            .set_webhooks(crate::webhooks::settings(&Config::load(c)?));
+    }
     Ok((stores, engine))
 }
 
@@ -322,6 +385,16 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(localserve::DEFAULT_DIR));
             let listeners = localserve::Listeners::bind_default().await?;
+            if let Some(url) = webhook_url {
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating data directory {}", dir.display()))?;
+                let endpoint = crate::webhooks::localserve_endpoint(&dir, url)?;
+                writeln!(
+                    out,
+                    "webhooks: every event of the account is posted to {url}, signed (Standard Webhooks) with secret {}",
+                    endpoint.secrets.first().map(String::as_str).unwrap_or("")
+                )?;
+            }
             let web = localserve::bind_webapi(*http_port).await?;
             writeln!(
                 out,
@@ -353,6 +426,20 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                 .context("serve needs a config file: postel serve -c postel.toml")?;
             crate::serve::run(path, shutdown_on_signals()).await
         }
+        Command::Hook(HookCmd::Test {
+            account,
+            endpoint,
+            event,
+        }) => {
+            let path = cli
+                .config
+                .as_deref()
+                .context("hook test needs the config file with the endpoints: postel -c postel.toml hook test ACCOUNT")?;
+            let config = Config::load(path)?;
+            let settings = crate::webhooks::settings(&config);
+            crate::webhooks::test(&settings, account, endpoint, event, out).await
+        }
+        Command::Hook(HookCmd::Secret) => crate::webhooks::secret(out),
         _ => {
             let (stores, engine) = admin_stores(&cli)?;
             let out_ref = out;
@@ -426,6 +513,27 @@ fn admin(
             SuppressionCmd::Lookup { account, address } => {
                 admin::suppression_lookup(s, account, address, out)
             }
+        },
+        Command::Hook(c) => match c {
+            HookCmd::List {
+                account,
+                retired,
+                after,
+                limit,
+                json,
+            } => crate::webhooks::list(
+                s.queue.as_ref(),
+                account,
+                *retired,
+                *after,
+                *limit,
+                *json,
+                out,
+            ),
+            HookCmd::Retry { id } => crate::webhooks::retry(s.queue.as_ref(), *id, out),
+            HookCmd::Replay { id } => crate::webhooks::replay(s.queue.as_ref(), *id, out),
+            HookCmd::Cancel { id } => crate::webhooks::cancel(s.queue.as_ref(), *id, out),
+            HookCmd::Test { .. } | HookCmd::Secret => Ok(()),
         },
         Command::Localserve { .. } | Command::Serve => Ok(()),
     }

@@ -12,6 +12,7 @@
 //! - [`delivery`]: the queue's delivery engine, configured and running.
 //! - [`stores`], [`tls`]: the data directory and certificates.
 //! - [`webapi`]: the web API's backend over the stores and its listener.
+//! - [`webhooks`]: webhook endpoints from the config, the poster, `postel hook`.
 //!
 //! ```
 //! use postel_server::config::Config;
@@ -33,3 +34,4 @@ pub mod stores;
 pub mod submission;
 pub mod tls;
 pub mod webapi;
+pub mod webhooks;

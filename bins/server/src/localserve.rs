@@ -209,7 +209,8 @@ pub struct Options {
     pub password: String,
     /// How long `...timeout` recipients stay silent (1 h).
     pub hang: Duration,
-    /// Accepted for the web API issue; not used yet.
+    /// Where webhooks of the account go (all events, incoming included),
+    /// signed with the secret in `<dir>/webhook-secret`.
     pub webhook_url: Option<String>,
 }
 
@@ -318,9 +319,18 @@ pub async fn run_with_webapi(
         let password = opts.password.clone();
         tokio::task::spawn_blocking(move || ensure_account(&mailbox, &password)).await??;
     }
-    if opts.webhook_url.is_some() {
-        warn!(target: "postel", "--webhook-url is accepted but webhooks are not implemented yet");
+    if let Some(url) = &opts.webhook_url {
+        let endpoint = crate::webhooks::localserve_endpoint(&opts.dir, url)?;
+        let mut settings = queue::webhook::WebhookSettings::default();
+        settings.accounts.insert(ACCOUNT.to_string(), vec![endpoint]);
+        stores.queue.set_webhooks(settings);
+        info!(target: "postel", url = %url, "posting webhooks");
     }
+    let hooks = crate::webhooks::spawn(
+        stores.queue.clone(),
+        crate::webhooks::DEFAULT_MAX_IN_FLIGHT,
+        shutdown.clone(),
+    )?;
     let tls = crate::tls::self_signed(&["localhost"])?;
     let hostname: smtp::Domain = "localhost".parse().context("host name")?;
     let kick = Arc::new(Notify::new());
@@ -404,6 +414,7 @@ pub async fn run_with_webapi(
         task.await??;
         cleanup.await?;
     }
+    hooks.await?;
     // The engine finishes running deliveries or gives their leases back.
     engine.await?;
     info!(target: "postel", "localserve stopped");

@@ -109,6 +109,17 @@ pub async fn run(config_path: &Path, shutdown: watch::Receiver<bool>) -> anyhow:
         let mailbox = stores.mailbox.clone();
         tokio::task::spawn_blocking(move || sync_accounts(&c, &mailbox)).await??;
     }
+    stores
+        .queue
+        .set_webhooks(crate::webhooks::settings(&config));
+    let hooks = crate::webhooks::spawn(
+        stores.queue.clone(),
+        config
+            .webhooks
+            .max_in_flight
+            .unwrap_or(crate::webhooks::DEFAULT_MAX_IN_FLIGHT),
+        shutdown.clone(),
+    )?;
     let hostname: smtp::Domain = config.hostname.parse().context("hostname")?;
     let tls = match &config.tls {
         Some(t) => Some(crate::tls::load(&t.cert, &t.key)?),
@@ -188,6 +199,7 @@ pub async fn run(config_path: &Path, shutdown: watch::Receiver<bool>) -> anyhow:
         task.await??;
         cleanup.await?;
     }
+    hooks.await?;
     // The engine finishes running deliveries or gives their leases back.
     engine.await?;
     info!(target: "postel", "stopped");

@@ -52,6 +52,9 @@ pub struct Config {
     /// "ip:port" (default: the nameservers of /etc/resolv.conf).
     #[serde(default)]
     pub resolvers: Vec<String>,
+    /// Webhook delivery settings.
+    #[serde(default)]
+    pub webhooks: crate::webhooks::WebhooksConfig,
 }
 
 /// Listening sockets; each is off unless given.
@@ -144,6 +147,15 @@ pub struct AccountConfig {
     /// Routes for this account, tried first.
     #[serde(default)]
     pub routes: Vec<Route>,
+    /// Webhook endpoints (`[[accounts.NAME.webhooks]]`).
+    #[serde(default)]
+    pub webhooks: Vec<crate::webhooks::WebhookConfig>,
+    /// The reference's outgoing webhook (endpoint "outgoing").
+    pub outgoing_webhook: Option<crate::webhooks::OutgoingWebhookConfig>,
+    /// The reference's incoming webhook (endpoint "incoming").
+    pub incoming_webhook: Option<crate::webhooks::IncomingWebhookConfig>,
+    /// How long retired webhooks are kept (default 7d, 0s keeps none).
+    pub webhook_retention: Option<Span>,
 }
 
 /// A trusted network mapped to an account.

@@ -52,7 +52,7 @@ fn type_error_names_line_key_and_expectation() {
 fn unknown_key_is_refused() {
     assert_eq!(
         err(&format!("{HEAD}hostname2 = 1\n")),
-        "postel.toml:3: hostname2: unknown field `hostname2`, expected one of `hostname`, `data_dir`, `postmaster_account`, `listeners`, `tls`, `domains`, `accounts`, `trusted_networks`, `submission`, `queue`, `timeouts`, `routes`, `transports`, `resolvers`"
+        "postel.toml:3: hostname2: unknown field `hostname2`, expected one of `hostname`, `data_dir`, `postmaster_account`, `listeners`, `tls`, `domains`, `accounts`, `trusted_networks`, `submission`, `queue`, `timeouts`, `routes`, `transports`, `resolvers`, `webhooks`"
     );
 }
 

@@ -104,6 +104,7 @@ pub fn validate(c: &Config) -> Vec<Problem> {
     for (name, t) in &c.transports {
         transport(name, t, &KeyPath::keys(&["transports", name]), &mut out);
     }
+    out.extend(crate::webhooks::validate(c));
     out
 }
 

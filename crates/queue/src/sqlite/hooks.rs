@@ -684,10 +684,19 @@ pub(crate) fn replay(
         )
         .map_err(db("reading hook to replay"))?
     };
-    let authorization = settings(shared)
-        .endpoint(&hook.account, &hook.endpoint_id)
-        .and_then(|e| e.authorization.clone())
-        .unwrap_or_default();
+    // A pending original keeps its frozen header; a retired one only
+    // recorded whether it had one, so the endpoint's current one is used.
+    let authorization = if hook.success.is_none() {
+        conn.query_row("SELECT authorization FROM hooks WHERE id = ?1", [id], |r| {
+            r.get::<_, String>(0)
+        })
+        .map_err(db("reading hook to replay"))?
+    } else {
+        settings(shared)
+            .endpoint(&hook.account, &hook.endpoint_id)
+            .and_then(|e| e.authorization.clone())
+            .unwrap_or_default()
+    };
     let new_id = insert(
         conn,
         &NewHook {
