@@ -211,7 +211,7 @@ pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// Serializes a [`SystemTime`] with [`format`] (for `#[serde(with = "webapi::time")]`).
+/// Serializes a [`SystemTime`] with [`format()`] (for `#[serde(with = "webapi::time")]`).
 pub fn serialize<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format(*t))
 }

@@ -533,6 +533,40 @@ mod tests {
     }
 
     #[test]
+    fn incoming_from_message_keeps_references_as_written_and_meta_as_given() {
+        let raw = b"From: List <list@example.org>\r\nTo: Ann <ann@example.org>\r\n\
+Subject: =?utf-8?q?n=C3=A9ws?=\r\nMessage-ID: <n1@example.org>\r\nIn-Reply-To: <p1@example.org>\r\n\
+References: <p0@example.org>\r\nDate: Fri, 01 Mar 2024 10:00:00 +0000\r\nList-Id: <news.example.org>\r\n\
+Content-Type: text/html; charset=utf-8\r\n\r\n<p>hi</p>\r\n";
+        let meta = IncomingMeta {
+            msg_id: 9,
+            mail_from: "bounce@example.org".into(),
+            rcpt_to: "ann@example.org".into(),
+            remote_ip: "192.0.2.1".into(),
+            received: UNIX_EPOCH + Duration::from_secs(1_709_287_260),
+            mailbox_name: "Inbox".into(),
+            automated: is_automated(raw, false),
+            ..IncomingMeta::default()
+        };
+        let inc = incoming_from_message(raw, meta);
+        assert_eq!(
+            serde_json::to_string(&inc).unwrap(),
+            concat!(
+                r#"{"Version":0,"From":[{"Name":"List","Address":"list@example.org"}],"#,
+                r#""To":[{"Name":"Ann","Address":"ann@example.org"}],"CC":[],"BCC":[],"ReplyTo":[],"#,
+                r#""Subject":"néws","MessageID":"<n1@example.org>","InReplyTo":"<p1@example.org>","#,
+                r#""References":["<p0@example.org>"],"Date":"2024-03-01T10:00:00Z","Text":"","#,
+                r#""HTML":"<p>hi</p>\n","Structure":{"ContentType":"text/html","#,
+                r#""ContentTypeParams":{"charset":"utf-8"},"ContentID":"","ContentDisposition":"","#,
+                r#""Filename":"","DecodedSize":11,"Parts":[]},"Meta":{"MsgID":9,"#,
+                r#""MailFrom":"bounce@example.org","MailFromValidated":false,"MsgFromValidated":false,"#,
+                r#""RcptTo":"ann@example.org","DKIMVerifiedDomains":[],"RemoteIP":"192.0.2.1","#,
+                r#""Received":"2024-03-01T10:01:00Z","MailboxName":"Inbox","Automated":true}}"#
+            )
+        );
+    }
+
+    #[test]
     fn automated_follows_the_reference_rule() {
         let cases: &[(&[u8], bool)] = &[
             (b"Subject: x\r\n\r\nbody", false),
