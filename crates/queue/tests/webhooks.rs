@@ -36,6 +36,8 @@ struct Receiver {
     active: Arc<AtomicUsize>,
     max_active: Arc<AtomicUsize>,
     delay_ms: Arc<AtomicUsize>,
+    /// Repetitions of "aé" in the response body; 0 answers "status N".
+    long_body: Arc<AtomicUsize>,
 }
 
 async fn receive(
@@ -56,7 +58,10 @@ async fn receive(
     });
     r.active.fetch_sub(1, Ordering::SeqCst);
     let status = StatusCode::from_u16(r.status.load(Ordering::SeqCst)).unwrap();
-    (status, format!("status {}", status.as_u16()))
+    match r.long_body.load(Ordering::SeqCst) {
+        0 => (status, format!("status {}", status.as_u16())),
+        n => (status, "aé".repeat(n)),
+    }
 }
 
 impl Receiver {
@@ -798,4 +803,66 @@ async fn failed_webhook_names_the_dsn_the_engine_wrote_first() {
         .await
         .unwrap();
     assert_eq!(rx.seen()[0].body, payload);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn response_body_is_kept_to_512_bytes_on_a_character_boundary() {
+    let (rx, addr) = Receiver::start().await;
+    rx.long_body.store(1000, Ordering::SeqCst);
+    rx.set_status(500);
+    let env = env();
+    env.store
+        .set_webhooks(settings("alice", vec![endpoint(addr)]));
+    let id = attempt(
+        &env,
+        "bob@example.com",
+        Outcome::Delivered,
+        reply(250, "", "ok"),
+        0,
+    );
+    poster(&env).run_due().await.unwrap();
+    let hook = env.store.hooks_for_message(id).unwrap().remove(0);
+    let kept = &hook.results[0].response;
+    // 170 "aé" are 510 bytes; the "a" fits, the cut "é" does not.
+    assert_eq!(kept, &format!("{}a", "aé".repeat(170)));
+    assert_eq!(kept.len(), 511);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unfinished_twelfth_attempt_retires_the_hook_when_due_again() {
+    let (rx, addr) = Receiver::start().await;
+    rx.set_status(500);
+    let env = env();
+    env.store
+        .set_webhooks(settings("alice", vec![endpoint(addr)]));
+    let id = attempt(
+        &env,
+        "bob@example.com",
+        Outcome::Delivered,
+        reply(250, "", "ok"),
+        0,
+    );
+    let p = poster(&env);
+    for n in 1..=11u32 {
+        assert_eq!(p.run_due().await.unwrap(), 1);
+        env.clock.advance(hook_backoff(n, 0));
+    }
+    // The twelfth attempt is registered, then the poster dies.
+    let claimed = env
+        .store
+        .hooks_claim(HookClaim {
+            max: 1,
+            ..HookClaim::default()
+        })
+        .unwrap();
+    assert_eq!(claimed[0].record.attempts, 12);
+    env.clock.advance(hook_backoff(12, 0));
+    assert_eq!(p.run_due().await.unwrap(), 0);
+    let hook = env.store.hooks_for_message(id).unwrap().remove(0);
+    assert_eq!(hook.success, Some(false));
+    assert_eq!(
+        hook.results.last().unwrap().error,
+        "no attempts left after an unfinished attempt"
+    );
+    assert_eq!(rx.seen().len(), 11);
 }

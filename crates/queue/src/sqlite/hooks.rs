@@ -438,20 +438,39 @@ pub(crate) fn claim(
     }
     let now = shared.clock.now();
     let settings = settings(shared);
-    let due = query(
-        conn,
-        &format!(
-            "{SELECT_PENDING} WHERE next_attempt <= ?1 ORDER BY next_attempt, id LIMIT {CLAIM_SCAN}"
-        ),
-        vec![Value::Integer(to_ms(now))],
-        "claiming hooks",
-    )?;
+    // The scan reads only what choosing needs; whole rows are read for the
+    // chosen ones, so a backlog behind a busy endpoint stays cheap.
+    let due: Vec<(i64, String, String, u32)> = conn
+        .prepare_cached(&format!(
+            "SELECT id, account, endpoint_id, attempts FROM hooks WHERE next_attempt <= ?1 \
+             ORDER BY next_attempt, id LIMIT {CLAIM_SCAN}"
+        ))
+        .and_then(|mut st| {
+            st.query_map([to_ms(now)], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect()
+        })
+        .map_err(db("claiming hooks"))?;
     let mut in_flight = req.in_flight.clone();
     let mut out = Vec::new();
-    for mut hook in due {
+    for (id, account, endpoint_id, attempts) in due {
         if out.len() >= req.max {
             break;
         }
+        if attempts < MAX_HOOK_ATTEMPTS {
+            let limit = settings
+                .endpoint(&account, &endpoint_id)
+                .map_or(1, |e| e.effective_concurrency());
+            let busy = in_flight.entry((account, endpoint_id)).or_insert(0);
+            if *busy >= limit {
+                continue;
+            }
+            *busy += 1;
+        }
+        let Some(mut hook) = pending(conn, id)? else {
+            continue;
+        };
         if hook.attempts >= MAX_HOOK_ATTEMPTS {
             // Its last attempt was registered but never finished (a crash).
             let mut results = hook.results.clone();
@@ -464,25 +483,17 @@ pub(crate) fn claim(
             retire(conn, shared, &hook, &results, false, 0)?;
             continue;
         }
-        let key = (hook.account.clone(), hook.endpoint_id.clone());
-        let limit = settings
-            .endpoint(&hook.account, &hook.endpoint_id)
-            .map_or(1, |e| e.effective_concurrency());
-        let busy = in_flight.entry(key).or_insert(0);
-        if *busy >= limit {
-            continue;
-        }
-        *busy += 1;
         hook.attempts += 1;
         let next = now + hook_backoff(hook.attempts, (shared.jitter)());
-        conn.prepare_cached("UPDATE hooks SET attempts = ?1, next_attempt = ?2 WHERE id = ?3")
-            .and_then(|mut st| st.execute(params![hook.attempts, to_ms(next), hook.id]))
+        let authorization: String = conn
+            .prepare_cached(
+                "UPDATE hooks SET attempts = ?1, next_attempt = ?2 WHERE id = ?3 RETURNING authorization",
+            )
+            .and_then(|mut st| {
+                st.query_row(params![hook.attempts, to_ms(next), hook.id], |r| r.get(0))
+            })
             .map_err(db("registering hook attempt"))?;
         hook.next_attempt = Some(from_ms(to_ms(next)));
-        let authorization: String = conn
-            .prepare_cached("SELECT authorization FROM hooks WHERE id = ?1")
-            .and_then(|mut st| st.query_row([hook.id], |r| r.get(0)))
-            .map_err(db("reading hook authorization"))?;
         out.push(ClaimedHook {
             record: hook,
             authorization: (!authorization.is_empty()).then_some(authorization),
