@@ -127,6 +127,13 @@ pub struct Composed {
 ///   bad base64 file data, a bad content type, or a FutureRelease more than
 ///   60 days ahead.
 pub fn compose(req: &SendRequest, ctx: &ComposeContext) -> Result<Composed, ApiError> {
+    // Checks in the reference's order, so the same bad request gets the same code.
+    if req.text.is_empty() && req.html.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::MissingBody,
+            "message needs Text or HTML",
+        ));
+    }
     if req.from.len() > 1 {
         return Err(ApiError::new(
             ErrorCode::MultipleFrom,
@@ -159,12 +166,6 @@ pub fn compose(req: &SendRequest, ctx: &ComposeContext) -> Result<Composed, ApiE
             "no recipients in To, CC or BCC",
         ));
     }
-    if req.text.is_empty() && req.html.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::MissingBody,
-            "message needs Text or HTML",
-        ));
-    }
     if let Some(at) = req.future_release
         && at > ctx.now + MAX_FUTURE_RELEASE
     {
@@ -179,8 +180,16 @@ pub fn compose(req: &SendRequest, ctx: &ComposeContext) -> Result<Composed, ApiE
         check_message_id("MessageID", &req.message_id)?;
         req.message_id.clone()
     };
+    // Like the reference, References are taken as given (callers pass on
+    // what they received), as long as they cannot break the header.
     for r in &req.references {
-        check_message_id("References", r)?;
+        check_text("References", r)?;
+        if r.is_empty() || r.contains(' ') {
+            return Err(ApiError::new(
+                ErrorCode::MalformedMessageID,
+                format!("References {r:?} is not a message id"),
+            ));
+        }
     }
     check_text("Subject", &req.subject)?;
     for na in req

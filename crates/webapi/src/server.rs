@@ -502,8 +502,9 @@ async fn read_request<B>(
                 match k.as_str() {
                     "request" if json.is_none() => json = Some(v),
                     "request" => return Err(ApiError::protocol("form field request given twice")),
+                    // The reference reads only `request` and ignores other fields.
                     other => {
-                        return Err(ApiError::protocol(format!("unknown form field {other:?}")));
+                        tracing::debug!(target: "webapi", field = other, "ignoring form field")
                     }
                 }
             }
@@ -577,7 +578,8 @@ async fn read_multipart(method: Method, req: Request) -> Result<Incoming, ApiErr
             "inlinefile" => FileKind::Inline,
             "attachedfile" => FileKind::Attached,
             other => {
-                return Err(ApiError::protocol(format!("unknown form field {other:?}")));
+                tracing::debug!(target: "webapi", field = other, "ignoring form field");
+                continue;
             }
         };
         if method != Method::Send {

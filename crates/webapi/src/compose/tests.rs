@@ -362,7 +362,7 @@ fn validation_errors_carry_the_reference_codes() {
                 ..simple()
             },
             ErrorCode::MalformedMessageID,
-            "References \"<a b>\" is not a message id like <id@host>",
+            "References \"<a b>\" is not a message id",
         ),
         (
             SendRequest {
@@ -461,4 +461,34 @@ fn encoded_words_stay_within_75_characters_and_split_between_characters() {
     assert!(words.iter().all(|w| w.len() <= 75), "{words:?}");
     assert_eq!(words.len(), 4);
     assert_eq!(words[0], format!("=?utf-8?q?{}?=", "=C3=B6".repeat(10)));
+}
+
+#[test]
+fn checks_run_in_the_reference_order_and_references_need_no_brackets() {
+    let req = SendRequest {
+        from: vec![
+            NameAddress::new("", "a@x.org"),
+            NameAddress::new("", "b@x.org"),
+        ],
+        to: vec![],
+        text: String::new(),
+        ..simple()
+    };
+    assert_eq!(err(&req).code, ErrorCode::MissingBody);
+    let req = SendRequest {
+        to: to("bad"),
+        cc: vec![],
+        ..simple()
+    };
+    assert_eq!(err(&req).code, ErrorCode::BadAddress);
+    let req = SendRequest {
+        references: vec!["abc@x".into()],
+        ..simple()
+    };
+    let c = compose(&req, &ctx()).unwrap();
+    let s = String::from_utf8(c.data).unwrap();
+    assert!(
+        s.contains("\r\nReferences: abc@x\r\nIn-Reply-To: abc@x\r\n"),
+        "{s}"
+    );
 }

@@ -64,9 +64,13 @@ https://mail.example.org/webapi/v0/{}",
             .replace('\'', "'\\''"),
         m.as_str()
     );
+    // A plain form posting the field `request`, as the reference's page has:
+    // the browser asks for the credentials and shows the answer.
     let body = format!(
         "<p><a href=\"./\">index</a></p>\n<h1>{n}</h1>\n<p>{d}</p>\n<h2>Example request</h2>\n<pre>{req}</pre>\n\
-<h2>Example response</h2>\n{resp}<h2>With curl</h2>\n<pre>{curl}</pre>\n",
+<h2>Example response</h2>\n{resp}<h2>Try it</h2>\n<form method=\"POST\" action=\"{n}\">\
+<textarea name=\"request\" rows=\"12\" cols=\"80\">{req}</textarea><br><button type=\"submit\">Call</button></form>\n\
+<h2>With curl</h2>\n<pre>{curl}</pre>\n",
         n = m.as_str(),
         d = escape(m.description()),
         req = escape(&req),
