@@ -673,7 +673,17 @@ async fn handle<B: Backend>(
     method: Method,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let ip = client_ip(st, &req)?;
+    let ip = match client_ip(st, &req) {
+        Ok(ip) => ip,
+        Err(e) => {
+            // As the reference: a proxy setup without the header is the
+            // server's fault, so 500 (with the usual JSON body).
+            tracing::error!(target: "webapi", method = method.as_str(), error = %e.message, "no client address");
+            let mut resp = e.into_response();
+            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            return Ok(resp);
+        }
+    };
     let Some((user, pass)) = basic_credentials(req.headers()) else {
         return Err(ApiError::new(
             ErrorCode::Unauthorized,
@@ -687,6 +697,17 @@ async fn handle<B: Backend>(
         .map_err(ApiError::from)?;
     let key = idempotency_key(req.headers())?;
     let incoming = read_request(st, method, req).await?;
+    // Request contents stay out of the log; sizes say enough to debug.
+    tracing::trace!(
+        target: "webapi",
+        method = method.as_str(),
+        account = %session.account,
+        ip = %session.ip,
+        request_bytes = incoming.json.len(),
+        files = incoming.files.len(),
+        idempotency_key = key.is_some(),
+        "request"
+    );
     let b = &st.backend;
     let s = &session;
     let json = incoming.json.as_str();

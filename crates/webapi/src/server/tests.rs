@@ -622,7 +622,7 @@ async fn forwarded_address_is_used_behind_a_proxy_and_required_there() {
     assert_eq!(
         a.error(),
         (
-            400,
+            500,
             "server".into(),
             "behind a reverse proxy but the request has no X-Forwarded-For".into()
         )
