@@ -470,13 +470,10 @@ pub fn queue_fail(
     engine: &queue::engine::EngineConfig,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let failed = stores.queue.fail(&sel.changing()?)?;
-    let written = queue::engine::write_admin_failure_dsns(
-        engine,
-        &*stores.mailbox,
-        SystemTime::now(),
-        &failed,
-    );
+    // The DSNs are written as the rows fail, so their `failed` webhooks name them.
+    let writer = queue::engine::admin_failure_dsn_writer(engine, stores.mailbox.clone());
+    let failed = stores.queue.fail_with_dsns(&sel.changing()?, writer)?;
+    let written = failed.iter().filter(|f| f.dsn_msg_id != 0).count();
     let n = failed.len();
     let noun = if n == 1 { "message" } else { "messages" };
     let dsns = if written == 1 { "DSN" } else { "DSNs" };

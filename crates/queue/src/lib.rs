@@ -65,6 +65,6 @@ pub use sqlite::{
     dsn_reply_code,
 };
 pub use sqlite::{Options, SCHEMA_VERSION, SqliteStore, WriterStats};
-pub use store::{FailedMessage, Retention, Store, StoreError};
+pub use store::{DsnWriter, FailedMessage, Retention, Store, StoreError};
 pub use suppression::{base_address, suppresses_immediately};
 pub use timebound::{TimeBoundError, parse_time_bound};

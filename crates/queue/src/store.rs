@@ -105,7 +105,14 @@ pub struct FailedMessage {
     pub message: QueuedMessage,
     /// Its body.
     pub body: Vec<u8>,
+    /// The mailbox id of the failure DSN written by
+    /// [`Store::fail_with_dsns`], 0 if none.
+    pub dsn_msg_id: i64,
 }
+
+/// Writes the failure DSN of an admin-failed row (its body given) and
+/// returns the DSN's mailbox id, 0 when none was written.
+pub type DsnWriter = std::sync::Arc<dyn Fn(&QueuedMessage, &[u8]) -> i64 + Send + Sync>;
 
 /// The durable queue.
 pub trait Store: Send + Sync {
@@ -190,6 +197,15 @@ pub trait Store: Send + Sync {
     /// Fails matching rows ("delivery canceled by admin", event failed); the
     /// caller writes their failure DSNs.
     fn fail(&self, filter: &Filter) -> Result<Vec<FailedMessage>, StoreError>;
+    /// [`Store::fail`], writing each row's failure DSN with `dsn` before the
+    /// row's webhook is queued in the same transaction, so the `failed`
+    /// event names the DSN (`DSNMsgID`). `dsn` runs on the store's writer
+    /// (admin fails are rare).
+    fn fail_with_dsns(
+        &self,
+        filter: &Filter,
+        dsn: DsnWriter,
+    ) -> Result<Vec<FailedMessage>, StoreError>;
     /// Drops matching rows (event canceled, no DSN); returns how many.
     fn drop_messages(&self, filter: &Filter) -> Result<u64, StoreError>;
 

@@ -866,3 +866,56 @@ async fn unfinished_twelfth_attempt_retires_the_hook_when_due_again() {
     );
     assert_eq!(rx.seen().len(), 11);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_fail_writes_the_dsn_before_queueing_the_webhook_that_names_it() {
+    use mailbox::MailboxStore;
+    let env = env();
+    env.store.set_webhooks(settings(
+        "alice",
+        vec![Endpoint::new("app", "http://127.0.0.1:9/hook")],
+    ));
+    let mailbox = Arc::new(
+        mailbox::SqliteMailboxStore::open(env.dir.path().join("mail.db"), Default::default())
+            .unwrap(),
+    );
+    mailbox
+        .create_account(&mailbox::NewAccount {
+            name: "alice".into(),
+            addresses: vec!["alice@example.org".into()],
+            ..Default::default()
+        })
+        .unwrap();
+    let config = queue::engine::EngineConfig {
+        hostname: "mail.example.org".into(),
+        ..Default::default()
+    };
+    let id = env
+        .store
+        .enqueue(submission(
+            "alice",
+            "alice@example.org",
+            &["bob@example.com"],
+        ))
+        .unwrap()[0];
+    let writer = queue::engine::admin_failure_dsn_writer(&config, mailbox.clone());
+    let failed = env
+        .store
+        .fail_with_dsns(
+            &Filter {
+                ids: vec![id],
+                ..Filter::default()
+            },
+            writer,
+        )
+        .unwrap();
+    let inbox = mailbox.list("alice", mailbox::INBOX, None, 10).unwrap();
+    assert_eq!(inbox.messages.len(), 1);
+    assert_eq!(failed[0].dsn_msg_id, inbox.messages[0].id.0);
+    let hook = env.store.hooks_for_message(id).unwrap().remove(0);
+    let payload: Value = serde_json::from_str(&hook.payload).unwrap();
+    assert_eq!(
+        (payload["Event"].as_str(), payload["DSNMsgID"].as_i64()),
+        (Some("failed"), Some(failed[0].dsn_msg_id))
+    );
+}

@@ -74,6 +74,7 @@ pub use config::{
     TransportAuth,
 };
 pub use deliver::SUPPRESSED_ERROR;
+pub use report::admin_failure_dsn_writer;
 
 use crate::clock::{Clock, SystemClock};
 use crate::model::ClaimRequest;

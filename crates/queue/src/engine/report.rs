@@ -38,6 +38,56 @@ impl DsnKind {
     }
 }
 
+/// The [`crate::DsnWriter`] for [`crate::Store::fail_with_dsns`]: composes
+/// the failure DSN of an admin-failed row (if its sender wants one) and
+/// stores it in the sender account's Inbox or the postmaster's mailbox.
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let mailbox = std::sync::Arc::new(mailbox::SqliteMailboxStore::open(dir.path().join("m.db"), Default::default()).unwrap());
+/// let config = queue::engine::EngineConfig::default();
+/// let writer = queue::engine::admin_failure_dsn_writer(&config, mailbox);
+/// # drop(writer);
+/// ```
+pub fn admin_failure_dsn_writer(
+    config: &super::EngineConfig,
+    mailbox: std::sync::Arc<dyn mailbox::MailboxStore>,
+) -> crate::DsnWriter {
+    let hostname = config.hostname.clone();
+    let postmaster = (
+        config.postmaster_account.clone(),
+        config.postmaster_mailbox.clone(),
+    );
+    std::sync::Arc::new(move |row: &QueuedMessage, body: &[u8]| {
+        if !wanted(row, DsnKind::Failed) {
+            return 0;
+        }
+        let now = SystemTime::now();
+        let result = row.results.last().cloned().unwrap_or_default();
+        let raw = match compose(&DsnInput {
+            hostname: &hostname,
+            row,
+            result: &result,
+            kind: DsnKind::Failed,
+            body,
+            now,
+        }) {
+            Ok(raw) => raw,
+            Err(err) => {
+                tracing::error!(target: "queue", id = row.id, error = %err, "composing dsn");
+                return 0;
+            }
+        };
+        match store_dsn_id(mailbox.as_ref(), &postmaster, row, raw, now) {
+            Ok(id) => id,
+            Err(errors) => {
+                tracing::error!(target: "queue", id = row.id, error = %errors.0, fallback_error = %errors.1, "writing dsn");
+                0
+            }
+        }
+    })
+}
+
 /// Whether the sender asked for this DSN: never for the null reverse path
 /// (a bounce must not bounce), never with NOTIFY=NEVER, otherwise as NOTIFY
 /// says (SUCCESS for delivered and relayed).

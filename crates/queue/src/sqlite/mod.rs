@@ -478,6 +478,15 @@ impl Store for SqliteStore {
         self.write(move |c, s| ops::fail(c, s, &filter))
     }
 
+    fn fail_with_dsns(
+        &self,
+        filter: &Filter,
+        dsn: crate::store::DsnWriter,
+    ) -> Result<Vec<FailedMessage>, StoreError> {
+        let filter = filter.clone();
+        self.write(move |c, s| ops::fail_with_dsns(c, s, &filter, &dsn))
+    }
+
     fn drop_messages(&self, filter: &Filter) -> Result<u64, StoreError> {
         let filter = filter.clone();
         self.write(move |c, s| ops::drop_messages(c, s, &filter))

@@ -635,6 +635,7 @@ fn cancel_filtered(
     shared: &Shared,
     filter: &Filter,
     event: Event,
+    dsn: Option<&crate::store::DsnWriter>,
 ) -> Result<Vec<FailedMessage>, StoreError> {
     let now = shared.clock.now();
     let mut out = Vec::new();
@@ -656,6 +657,10 @@ fn cancel_filtered(
             Vec::new()
         };
         retire(conn, shared, &m, event, true)?;
+        let dsn_msg_id = match dsn {
+            Some(write) if event == Event::Failed => write(&m, &body),
+            _ => 0,
+        };
         let (kind, reason) = if event == Event::Failed {
             (OutgoingEvent::Failed, "other")
         } else {
@@ -665,10 +670,15 @@ fn cancel_filtered(
             event: kind,
             error: RESULT_CANCELED.into(),
             bounce_reason: reason.into(),
+            dsn_msg_id,
             ..Default::default()
         };
         super::hooks::queue_outgoing_event(conn, shared, &m, &data)?;
-        out.push(FailedMessage { message: m, body });
+        out.push(FailedMessage {
+            message: m,
+            body,
+            dsn_msg_id,
+        });
     }
     Ok(out)
 }
@@ -678,7 +688,16 @@ pub(crate) fn fail(
     shared: &Shared,
     filter: &Filter,
 ) -> Result<Vec<FailedMessage>, StoreError> {
-    cancel_filtered(conn, shared, filter, Event::Failed)
+    cancel_filtered(conn, shared, filter, Event::Failed, None)
+}
+
+pub(crate) fn fail_with_dsns(
+    conn: &Connection,
+    shared: &Shared,
+    filter: &Filter,
+    dsn: &crate::store::DsnWriter,
+) -> Result<Vec<FailedMessage>, StoreError> {
+    cancel_filtered(conn, shared, filter, Event::Failed, Some(dsn))
 }
 
 pub(crate) fn drop_messages(
@@ -686,7 +705,7 @@ pub(crate) fn drop_messages(
     shared: &Shared,
     filter: &Filter,
 ) -> Result<u64, StoreError> {
-    Ok(cancel_filtered(conn, shared, filter, Event::Canceled)?.len() as u64)
+    Ok(cancel_filtered(conn, shared, filter, Event::Canceled, None)?.len() as u64)
 }
 
 pub(crate) fn body(conn: &Connection, body_id: i64) -> Result<Vec<u8>, StoreError> {
