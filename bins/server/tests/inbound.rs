@@ -528,7 +528,82 @@ struct Local {
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
-async fn localserve_start() -> Local {
+/// A minimal HTTP/1.1 webhook receiver on 127.0.0.1: answers 204 to each
+/// request (keep-alive, Content-Length bodies) and passes the JSON bodies on.
+async fn webhook_receiver() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+) {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/events", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = conn.into_split();
+                let mut read = BufReader::new(read);
+                'requests: loop {
+                    let mut body_len = 0usize;
+                    let mut seen_request_line = false;
+                    loop {
+                        let mut line = String::new();
+                        match read.read_line(&mut line).await {
+                            Ok(0) | Err(_) => break 'requests,
+                            Ok(_) => {}
+                        }
+                        let line = line.trim_end();
+                        if line.is_empty() {
+                            if seen_request_line {
+                                break;
+                            }
+                            continue;
+                        }
+                        seen_request_line = true;
+                        if let Some((name, value)) = line.split_once(':')
+                            && name.trim().eq_ignore_ascii_case("content-length")
+                        {
+                            body_len = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0u8; body_len];
+                    if read.read_exact(&mut body).await.is_err() {
+                        break;
+                    }
+                    if let Ok(v) = serde_json::from_slice(&body) {
+                        let _ = tx.send(v);
+                    }
+                    let answer = b"HTTP/1.1 204 No Content\r\n\r\n";
+                    if write.write_all(answer).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (url, rx)
+}
+
+/// The next posted outgoing event for `queue_msg_id` named `event`.
+async fn posted(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<serde_json::Value>,
+    queue_msg_id: i64,
+    event: &str,
+) -> serde_json::Value {
+    loop {
+        let v = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {event} webhook for {queue_msg_id} within 60 s"))
+            .unwrap();
+        if v["Event"] == event && v["QueueMsgID"] == queue_msg_id {
+            return v;
+        }
+    }
+}
+
+/// Starts localserve, posting webhooks to `webhook_url` when given.
+async fn localserve_start(webhook_url: Option<String>) -> Local {
     let dir = tempfile::tempdir().unwrap();
     let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
     let listeners = localserve::Listeners {
@@ -543,7 +618,7 @@ async fn localserve_start() -> Local {
         dir: dir.path().to_path_buf(),
         password: "postelpostel".into(),
         hang: Duration::from_millis(10),
-        webhook_url: None,
+        webhook_url,
     };
     // Opened first: two processes creating the schema at once would race.
     let stores = Stores::open(dir.path(), Some('+'), Default::default()).unwrap();
@@ -597,7 +672,8 @@ async fn localserve_sent(l: &Local, to: &str, subject: &str) -> RetiredMessage {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn localserve_takes_a_bounce_at_the_fromid_address_on_its_smtp_port() {
-    let l = localserve_start().await;
+    let (url, mut events) = webhook_receiver().await;
+    let l = localserve_start(Some(url)).await;
     let row = localserve_sent(&l, "kijitora@example.ne.jp", "ls1").await;
     assert_eq!(row.event, Event::Delivered);
     assert_eq!(row.message.from_id.len(), 22);
@@ -619,7 +695,16 @@ async fn localserve_takes_a_bounce_at_the_fromid_address_on_its_smtp_port() {
     );
     // The bounce is in the Inbox beside the delivered copy of the message.
     let stored = inbox(&l.stores, "postel");
-    assert_eq!(stored.iter().filter(|m| m.envelope.is_dsn).count(), 1);
+    let bounce: Vec<_> = stored.iter().filter(|m| m.envelope.is_dsn).collect();
+    assert_eq!(bounce.len(), 1);
+    let p = posted(&mut events, row.message.id, "failed").await;
+    assert_eq!(p["DSN"], true);
+    assert_eq!(p["Suppressing"], true);
+    assert_eq!(p["FromID"], row.message.from_id.as_str());
+    assert_eq!(p["MessageID"], "<ls1@localhost>");
+    assert_eq!(p["SMTPCode"], 550);
+    assert_eq!(p["SMTPEnhancedCode"], "5.5.0");
+    assert_eq!(p["DSNMsgID"], bounce[0].id.0);
     l.stop.send(true).unwrap();
     l.task.await.unwrap().unwrap();
     drop(l.dir);
@@ -628,7 +713,8 @@ async fn localserve_takes_a_bounce_at_the_fromid_address_on_its_smtp_port() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs swaks; run by .ci/run"]
 async fn swaks_sends_a_non_rfc3464_bounce_to_the_fromid_address() {
-    let l = localserve_start().await;
+    let (url, mut events) = webhook_receiver().await;
+    let l = localserve_start(Some(url)).await;
     let first = localserve_sent(&l, "kijitora@example.ne.jp", "sw1").await;
     let second = localserve_sent(&l, "kijitora@example.ne.jp", "sw2").await;
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -668,6 +754,15 @@ async fn swaks_sends_a_non_rfc3464_bounce_to_the_fromid_address() {
         (550, "5.5.0", "incoming message")
     );
     assert_eq!(history(&l.stores, first.message.id).event, Event::Delivered);
+    let p = posted(&mut events, second.message.id, "failed").await;
+    assert_eq!(p["DSN"], true);
+    assert_eq!(p["FromID"], second.message.from_id.as_str());
+    assert_eq!(p["MessageID"], "<sw2@localhost>");
+    assert_eq!(
+        (&p["SMTPCode"], &p["SMTPEnhancedCode"]),
+        (&serde_json::json!(550), &serde_json::json!("5.5.0"))
+    );
+    assert_eq!(p["BounceReason"], "userUnknown");
     l.stop.send(true).unwrap();
     l.task.await.unwrap().unwrap();
 }
