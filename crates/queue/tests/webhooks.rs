@@ -919,3 +919,62 @@ async fn admin_fail_writes_the_dsn_before_queueing_the_webhook_that_names_it() {
         (Some("failed"), Some(failed[0].dsn_msg_id))
     );
 }
+
+#[test]
+fn result_of_a_hook_superseded_in_flight_goes_to_its_record() {
+    let env = env();
+    env.store.set_webhooks(settings(
+        "alice",
+        vec![Endpoint::new("app", "http://127.0.0.1:9/hook")],
+    ));
+    let id = env
+        .store
+        .enqueue(submission(
+            "alice",
+            "alice@example.org",
+            &["bob@example.com"],
+        ))
+        .unwrap()[0];
+    env.store.claim_and_begin(claim_req("n")).unwrap();
+    env.store
+        .complete(vec![completion(
+            id,
+            Outcome::Temporary,
+            reply(451, "4.2.0", "later"),
+        )])
+        .unwrap();
+    let in_flight = env
+        .store
+        .hooks_claim(HookClaim {
+            max: 10,
+            ..HookClaim::default()
+        })
+        .unwrap()
+        .remove(0)
+        .record;
+    env.clock.advance(Duration::from_secs(450));
+    env.store.claim_and_begin(claim_req("n")).unwrap();
+    env.store
+        .complete(vec![completion(
+            id,
+            Outcome::Delivered,
+            reply(250, "", "ok"),
+        )])
+        .unwrap();
+    let result = HookResult {
+        start_ms: 1,
+        url: in_flight.url.clone(),
+        code: 500,
+        error: "HTTP status 500".into(),
+        ..HookResult::default()
+    };
+    assert_eq!(
+        env.store.hook_complete(in_flight.id, result).unwrap(),
+        HookDone::Gone
+    );
+    let old = env.store.hook_get(in_flight.id).unwrap().unwrap();
+    assert_eq!(old.success, Some(false));
+    assert_ne!(old.superseded_by, 0);
+    assert_eq!(old.results.len(), 1);
+    assert_eq!(old.results[0].error, "HTTP status 500 (superseded)");
+}
