@@ -9,7 +9,9 @@
 //! suppression list, admin operations and the per-domain TLS record live
 //! here too. Incoming bounces are matched to history rows
 //! ([`Store::match_bounce`] with a [`BounceQuery`]) and recorded with
-//! their webhook ([`Store::apply_dsn_event`]).
+//! their webhook ([`Store::apply_dsn_event`]). Webhooks ([`webhook`]) are
+//! queued in the same transaction that retires a row or records a delayed
+//! attempt, and a [`webhook::Poster`] delivers them signed.
 //!
 //! [`SqliteStore`] is the embedded implementation: SQLite in WAL mode with
 //! `synchronous=FULL`, where one writer thread commits every waiting
