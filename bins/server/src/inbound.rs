@@ -242,8 +242,9 @@ impl Inbound {
         let queue = self.queue.clone();
         let acct = account.to_string();
         let a = analysis.clone();
+        let data = message.data.clone();
         let matched = self
-            .blocking(move || bounce_outcome(&*queue, &acct, &a, &from_ids, msg_id))
+            .blocking(move || bounce_outcome(&*queue, &acct, &data, &a, &from_ids, msg_id))
             .await?
             .map_err(internal)?;
         if let Some(outcome) = matched {
@@ -286,11 +287,15 @@ impl Inbound {
     }
 }
 
-/// Matches an analysed message received by `account` to the messages it
-/// sent and records the events: `Ok(None)` when it is ordinary mail.
+/// Matches an analysed message (`raw`, as received) received by `account`
+/// to the messages it sent and records the events: `Ok(None)` when it is
+/// ordinary mail. A report with an Action that is not one of RFC 3464's
+/// gives no events (at a fromid address it is `unrecognized`, as the
+/// reference has it).
 pub fn bounce_outcome(
     queue: &dyn Store,
     account: &str,
+    raw: &[u8],
     analysis: &dsn::Analysis,
     from_ids: &[String],
     msg_id: i64,
@@ -337,12 +342,19 @@ pub fn bounce_outcome(
             })
             .collect()
     };
+    // The tolerant analysis infers an odd Action from the Status; the
+    // strict parser tells such a report apart.
+    let bogus_action =
+        is_dsn && matches!(dsn::parse(raw), Err(dsn::ParseError::UnknownAction { .. }));
     let mut recorded = Vec::new();
     for q in &queries {
         for m in queue.match_bounce(account, q)? {
             let Some(r) = recipients.get(m.recipient) else {
                 continue;
             };
+            if bogus_action {
+                continue;
+            }
             let event = DsnEvent::from_recipient(r, msg_id);
             let name = event.action.as_str();
             queue.apply_dsn_event(account, m.message.message.id, event)?;

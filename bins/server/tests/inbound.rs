@@ -1014,3 +1014,28 @@ catchall_separator = "+"
     stop.send(true).unwrap();
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dsn_with_an_unknown_action_at_a_fromid_address_is_unrecognized() {
+    let env = start().await;
+    let row = sent(
+        &env.stores,
+        ACCOUNT,
+        "rcpt@example.com",
+        Some("fid-odd"),
+        "<odd@example.org>",
+    );
+    let before = history(&env.stores, row.message.id);
+    let reply = send(
+        env.addr,
+        "",
+        "app+fid-odd@example.org",
+        &reference_dsn("bogus", "5.0.0"),
+    )
+    .await;
+    assert!(reply.starts_with("250 "), "{reply}");
+    let p = hooks(&env.stores, ACCOUNT, row.message.id).pop().unwrap();
+    assert_eq!(p["Event"], "unrecognized");
+    assert_eq!(p["DSN"], true);
+    assert_eq!(history(&env.stores, row.message.id), before);
+}
