@@ -66,12 +66,16 @@ async fn receive(
 
 impl Receiver {
     async fn start() -> (Receiver, SocketAddr) {
+        Receiver::start_at("127.0.0.1:0".parse().unwrap()).await
+    }
+
+    async fn start_at(at: SocketAddr) -> (Receiver, SocketAddr) {
         let r = Receiver::default();
         r.status.store(200, Ordering::SeqCst);
         let app = axum::Router::new()
             .route("/hook", axum::routing::post(receive))
             .with_state(r.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(at).await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         (r, addr)
@@ -977,4 +981,44 @@ fn result_of_a_hook_superseded_in_flight_goes_to_its_record() {
     assert_ne!(old.superseded_by, 0);
     assert_eq!(old.results.len(), 1);
     assert_eq!(old.results[0].error, "HTTP status 500 (superseded)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receiver_down_for_a_while_gets_the_hook_once_it_is_up() {
+    // A port nobody listens on, until the receiver starts there.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let env = env();
+    env.store
+        .set_webhooks(settings("alice", vec![endpoint(addr)]));
+    let id = attempt(
+        &env,
+        "bob@example.com",
+        Outcome::Delivered,
+        reply(250, "", "ok"),
+        0,
+    );
+    let p = poster(&env);
+    assert_eq!(p.run_due().await.unwrap(), 1);
+    env.clock.advance(Duration::from_secs(60));
+    assert_eq!(p.run_due().await.unwrap(), 1);
+    let hook = env.store.hooks_for_message(id).unwrap().remove(0);
+    assert_eq!(hook.attempts, 2);
+    assert!(
+        hook.results
+            .iter()
+            .all(|r| r.code == 0 && !r.success && r.error.starts_with("posting webhook: "))
+    );
+    let (rx, _) = Receiver::start_at(addr).await;
+    env.clock.advance(Duration::from_secs(119));
+    assert_eq!(p.run_due().await.unwrap(), 0);
+    env.clock.advance(Duration::from_secs(1));
+    assert_eq!(p.run_due().await.unwrap(), 1);
+    let hook = env.store.hooks_for_message(id).unwrap().remove(0);
+    assert_eq!((hook.success, hook.attempts), (Some(true), 3));
+    let seen = rx.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(header(&seen[0], "x-postel-webhook-attempt"), "3");
 }
