@@ -38,6 +38,8 @@ struct Receiver {
     delay_ms: Arc<AtomicUsize>,
     /// Repetitions of "aé" in the response body; 0 answers "status N".
     long_body: Arc<AtomicUsize>,
+    /// Requests wait (up to 10 s) until this many are in flight together.
+    gather: Arc<AtomicUsize>,
 }
 
 async fn receive(
@@ -50,6 +52,12 @@ async fn receive(
     let delay = r.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay as u64)).await;
+    }
+    for _ in 0..2000 {
+        if r.max_active.load(Ordering::SeqCst) >= r.gather.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     r.seen.lock().unwrap().push(Seen {
         headers,
@@ -531,6 +539,8 @@ async fn one_request_in_flight_per_endpoint_by_default() {
 
     // The endpoint allowing three gets three at once.
     rx.max_active.store(0, Ordering::SeqCst);
+    rx.delay_ms.store(0, Ordering::SeqCst);
+    rx.gather.store(3, Ordering::SeqCst);
     for n in 0..3 {
         let payload = webapi::webhook::Incoming {
             subject: format!("in {n}"),
