@@ -392,8 +392,8 @@ fn state(h: &HookRecord) -> String {
             Some(t) => format!("pending, next {}", time(t)),
             None => "pending".into(),
         },
-        (Some(true), _) => "delivered".into(),
-        (Some(false), 0) => "failed".into(),
+        (Some(true), _) => "posted".into(),
+        (Some(false), 0) => "gave up".into(),
         (Some(false), by) => format!("superseded by {by}"),
     }
 }
@@ -617,6 +617,55 @@ mod tests {
         assert!(validate_secret(&a.secrets[0]).is_ok());
         assert!(a.events.is_empty());
         assert!(localserve_endpoint(dir.path(), "127.0.0.1:8000").is_err());
+    }
+
+    #[test]
+    fn hook_commands_list_cancel_and_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("q.db"), Default::default()).unwrap();
+        let mut settings = WebhookSettings::default();
+        settings.accounts.insert(
+            "alice".into(),
+            vec![Endpoint::new("app", "http://127.0.0.1:9/h")],
+        );
+        store.set_webhooks(settings);
+        let incoming = webapi::webhook::Incoming::default();
+        let id = store.queue_incoming_hook("alice", &incoming).unwrap()[0];
+        let run = |f: &dyn Fn(&mut Vec<u8>) -> anyhow::Result<()>| {
+            let mut out = Vec::new();
+            f(&mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let pending = run(&|o| list(&store, "", false, 0, 0, false, o));
+        assert!(
+            pending.starts_with(&format!(
+                "{id} incoming alice/app msg 0 http://127.0.0.1:9/h attempts 0 pending, next "
+            )),
+            "{pending}"
+        );
+        assert_eq!(
+            run(&|o| cancel(&store, id, o)),
+            format!("hook {id} canceled\n")
+        );
+        let retired = run(&|o| list(&store, "alice", true, 0, 0, false, o));
+        assert_eq!(
+            retired,
+            format!(
+                "{id} incoming alice/app msg 0 http://127.0.0.1:9/h attempts 0 gave up last: canceled by admin\n"
+            )
+        );
+        assert_eq!(
+            run(&|o| replay(&store, id, o)),
+            format!("hook {id} replayed as hook {}\n", id + 1)
+        );
+        let json: Value =
+            serde_json::from_str(&run(&|o| list(&store, "", false, 0, 0, true, o))).unwrap();
+        assert_eq!(json[0]["replay_of"], id);
+        assert_eq!(json[0]["event"], "incoming");
+        assert_eq!(
+            run(&|o| list(&store, "bob", false, 0, 0, false, o)),
+            "no hooks\n"
+        );
     }
 
     #[test]
