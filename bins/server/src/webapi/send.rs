@@ -17,8 +17,9 @@ use webapi::server::{Idempotency, Session};
 use webapi::types::{NameAddress, SendRequest, SendResult, Submission as ResultSubmission};
 use webapi::{ApiError, ErrorCode};
 
-use super::{WebApi, blocking, internal};
+use super::{Settings, WebApi, blocking, internal};
 use crate::limits::Exceeded;
+use crate::policy::Policy;
 use crate::submission::new_fromid;
 
 /// How long a running idempotency key blocks repeats: longer than any
@@ -87,109 +88,110 @@ fn sent_copy(composed: &Composed) -> Vec<u8> {
     out
 }
 
-impl WebApi {
-    fn prepare(
-        &self,
-        s: &Session,
-        account: &Account,
-        req: &SendRequest,
-        now: SystemTime,
-    ) -> Result<Prepared, ApiError> {
-        let policy = self.policy.account(&s.account).clone();
-        let ctx = ComposeContext {
-            hostname: self.settings.hostname.clone(),
-            now,
-            default_from: NameAddress {
-                name: account.display_name.clone(),
-                address: s.login.clone(),
-            },
-            user_agent: format!("postel/{}", env!("CARGO_PKG_VERSION")),
-            random: random16(),
-        };
-        let composed = compose(req, &ctx)?;
-        if !owns(account, policy.separator, &composed.from) {
-            return Err(ApiError::new(
-                ErrorCode::BadFrom,
-                format!(
-                    "from address {} is not an address of this account",
-                    composed.from.to_utf8_wire()
-                ),
-            ));
+/// Composes and checks one message (blocking: composing may be large work).
+fn prepare(
+    policy_all: &Policy,
+    settings: &Settings,
+    s: &Session,
+    account: &Account,
+    req: &SendRequest,
+    now: SystemTime,
+) -> Result<Prepared, ApiError> {
+    let policy = policy_all.account(&s.account).clone();
+    let ctx = ComposeContext {
+        hostname: settings.hostname.clone(),
+        now,
+        default_from: NameAddress {
+            name: account.display_name.clone(),
+            address: s.login.clone(),
+        },
+        user_agent: format!("postel/{}", env!("CARGO_PKG_VERSION")),
+        random: random16(),
+    };
+    let composed = compose(req, &ctx)?;
+    if !owns(account, policy.separator, &composed.from) {
+        return Err(ApiError::new(
+            ErrorCode::BadFrom,
+            format!(
+                "from address {} is not an address of this account",
+                composed.from.to_utf8_wire()
+            ),
+        ));
+    }
+    let future_release = match req.future_release {
+        Some(until) if until > now + FUTURE_RELEASE_MAX => {
+            return Err(user("FutureRelease is more than 60 days in the future"));
         }
-        let future_release = match req.future_release {
-            Some(until) if until > now + FUTURE_RELEASE_MAX => {
-                return Err(user("FutureRelease is more than 60 days in the future"));
-            }
-            Some(until) => Some(queue::FutureRelease {
-                until,
-                request: format!("until;{}", smtpserver::format_rfc3339(until)),
-            }),
-            None => None,
-        };
-        let only = match composed.recipients.as_slice() {
-            [(_, one)] => Some(one.to_utf8_wire()),
-            _ => None,
-        };
-        let trace_id = new_fromid();
-        let mut body =
-            received(&self.settings.hostname, s, &trace_id, only.as_deref(), now).into_bytes();
-        body.extend_from_slice(&composed.data);
-        if body.len() as u64 > self.settings.max_message_size {
-            return Err(ApiError::new(
-                ErrorCode::MessageTooLarge,
-                format!(
-                    "message of {} bytes is larger than the maximum of {} bytes",
-                    body.len(),
-                    self.settings.max_message_size
-                ),
-            ));
-        }
-
-        let fromid_mode = policy.fromid_mode(Some(&s.login));
-        let mut new_rcpts = Vec::with_capacity(composed.recipients.len());
-        let mut recipients = Vec::with_capacity(composed.recipients.len());
-        for (_, address) in &composed.recipients {
-            let mut nr = NewRecipient::new(address.clone());
-            let mut from_id = String::new();
-            if let (true, Some(sep)) = (fromid_mode, policy.separator) {
-                let id = new_fromid();
-                let local = composed.from.localpart().as_str();
-                let base = local.split(sep).next().unwrap_or(local);
-                let local = Localpart::new(&format!("{base}{sep}{id}"))
-                    .map_err(|e| internal("building the fromid address", e))?;
-                nr.mail_from = Some(Address::new(local, composed.from.host().clone()));
-                nr.from_id = Some(id.clone());
-                from_id = id;
-            }
-            recipients.push((address.to_utf8_wire(), from_id));
-            new_rcpts.push(nr);
-        }
-        let submission = Submission {
-            account: s.account.clone(),
-            sender: Some(composed.from.clone()),
-            recipients: new_rcpts,
-            body,
-            message_id: composed.message_id.clone(),
-            subject: composed.subject.clone(),
-            has_8bit: composed.has_8bit,
-            smtputf8: composed.smtputf8,
-            require_tls: req.require_tls,
-            future_release,
-            transport: String::new(),
-            extra: req.extra.clone(),
-            envid: None,
-            ret: None,
-            max_attempts: self.policy.max_attempts,
-        };
-        Ok(Prepared {
-            submission,
-            message_id: composed.message_id.clone(),
-            recipients,
-            sent_copy: req.save_sent.then(|| sent_copy(&composed)),
-            refuse_suppressed: req.refuse_suppressed,
-        })
+        Some(until) => Some(queue::FutureRelease {
+            until,
+            request: format!("until;{}", smtpserver::format_rfc3339(until)),
+        }),
+        None => None,
+    };
+    let only = match composed.recipients.as_slice() {
+        [(_, one)] => Some(one.to_utf8_wire()),
+        _ => None,
+    };
+    let trace_id = new_fromid();
+    let mut body = received(&settings.hostname, s, &trace_id, only.as_deref(), now).into_bytes();
+    body.extend_from_slice(&composed.data);
+    if body.len() as u64 > settings.max_message_size {
+        return Err(ApiError::new(
+            ErrorCode::MessageTooLarge,
+            format!(
+                "message of {} bytes is larger than the maximum of {} bytes",
+                body.len(),
+                settings.max_message_size
+            ),
+        ));
     }
 
+    let fromid_mode = policy.fromid_mode(Some(&s.login));
+    let mut new_rcpts = Vec::with_capacity(composed.recipients.len());
+    let mut recipients = Vec::with_capacity(composed.recipients.len());
+    for (_, address) in &composed.recipients {
+        let mut nr = NewRecipient::new(address.clone());
+        let mut from_id = String::new();
+        if let (true, Some(sep)) = (fromid_mode, policy.separator) {
+            let id = new_fromid();
+            let local = composed.from.localpart().as_str();
+            let base = local.split(sep).next().unwrap_or(local);
+            let local = Localpart::new(&format!("{base}{sep}{id}"))
+                .map_err(|e| internal("building the fromid address", e))?;
+            nr.mail_from = Some(Address::new(local, composed.from.host().clone()));
+            nr.from_id = Some(id.clone());
+            from_id = id;
+        }
+        recipients.push((address.to_utf8_wire(), from_id));
+        new_rcpts.push(nr);
+    }
+    let submission = Submission {
+        account: s.account.clone(),
+        sender: Some(composed.from.clone()),
+        recipients: new_rcpts,
+        body,
+        message_id: composed.message_id.clone(),
+        subject: composed.subject.clone(),
+        has_8bit: composed.has_8bit,
+        smtputf8: composed.smtputf8,
+        require_tls: req.require_tls,
+        future_release,
+        transport: String::new(),
+        extra: req.extra.clone(),
+        envid: None,
+        ret: None,
+        max_attempts: policy_all.max_attempts,
+    };
+    Ok(Prepared {
+        submission,
+        message_id: composed.message_id.clone(),
+        recipients,
+        sent_copy: req.save_sent.then(|| sent_copy(&composed)),
+        refuse_suppressed: req.refuse_suppressed,
+    })
+}
+
+impl WebApi {
     /// Send and SendBatch: `batch` numbers item errors.
     pub(crate) async fn submit(
         &self,
@@ -262,24 +264,32 @@ impl WebApi {
         batch: bool,
     ) -> Result<Vec<SendResult>, ApiError> {
         let now = SystemTime::now();
-        let mailbox = self.mailbox.clone();
-        let name = s.account.clone();
-        let account = blocking("account", move || mailbox.account(&name))
-            .await?
-            .map_err(|e| internal("reading the account", e))?;
-        let mut prepared = Vec::with_capacity(requests.len());
-        for (index, req) in requests.iter().enumerate() {
-            match self.prepare(s, &account, req, now) {
-                Ok(p) => prepared.push(p),
-                Err(e) if batch => {
-                    return Err(ApiError::new(
-                        e.code,
-                        format!("message {index}: {}", e.message),
-                    ));
+        let (mailbox, policy, settings, session) = (
+            self.mailbox.clone(),
+            self.policy.clone(),
+            self.settings.clone(),
+            s.clone(),
+        );
+        let prepared = blocking("compose", move || {
+            let account = mailbox
+                .account(&session.account)
+                .map_err(|e| internal("reading the account", e))?;
+            let mut prepared = Vec::with_capacity(requests.len());
+            for (index, req) in requests.iter().enumerate() {
+                match prepare(&policy, &settings, &session, &account, req, now) {
+                    Ok(p) => prepared.push(p),
+                    Err(e) if batch => {
+                        return Err(ApiError::new(
+                            e.code,
+                            format!("message {index}: {}", e.message),
+                        ));
+                    }
+                    Err(e) => return Err(e),
                 }
-                Err(e) => return Err(e),
             }
-        }
+            Ok(prepared)
+        })
+        .await??;
         self.refuse_suppressed(s, &prepared).await?;
         self.check_limits(s, &prepared, now).await?;
 
