@@ -1,0 +1,520 @@
+//! Issue 6 acceptance points that the other web API tests leave open, run
+//! against localserve in process (real router, backend, queue, mailbox,
+//! poster) over HTTP: a webhook that waits out a restart, WebhookTest to a
+//! live receiver, multipart Send read back with MessageGet, MessageList
+//! paging, FlagsAdd of a present flag, a broken multipart body, and an
+//! idempotent SendBatch repeat.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use postel_server::localserve;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+const PASSWORD: &str = "accept-pass";
+
+/// One localserve run on fresh loopback ports.
+struct Local {
+    base: String,
+    http: reqwest::Client,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+async fn start(dir: &Path, webhook_url: Option<String>) -> Local {
+    let bind = || async { TcpListener::bind("127.0.0.1:0").await.unwrap() };
+    let listeners = localserve::Listeners {
+        smtp: bind().await,
+        submission: bind().await,
+        submissions: bind().await,
+    };
+    let web = bind().await;
+    let base = format!("http://{}/webapi/v0/", web.local_addr().unwrap());
+    let (stop, rx) = watch::channel(false);
+    let opts = localserve::Options {
+        dir: dir.to_path_buf(),
+        password: PASSWORD.into(),
+        hang: Duration::from_millis(10),
+        webhook_url,
+    };
+    let task = tokio::spawn(localserve::run_with_webapi(opts, listeners, Some(web), rx));
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let local = Local {
+        base,
+        http: reqwest::Client::new(),
+        stop,
+        task,
+    };
+    // The listener is bound already; wait until the account exists.
+    for _ in 0..500 {
+        if local.call("SuppressionList", json!({})).await.0 == 200 {
+            return local;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("localserve web API never answered");
+}
+
+impl Local {
+    async fn call(&self, method: &str, request: Value) -> (u16, Value) {
+        self.call_key(method, request, None).await
+    }
+
+    async fn call_key(&self, method: &str, request: Value, key: Option<&str>) -> (u16, Value) {
+        let mut r = self
+            .http
+            .post(format!("{}{method}", self.base))
+            .basic_auth(localserve::ADDRESS, Some(PASSWORD))
+            .header("Content-Type", "application/json")
+            .body(request.to_string());
+        if let Some(k) = key {
+            r = r.header("Idempotency-Key", k);
+        }
+        let resp = r.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await.unwrap();
+        let value = serde_json::from_slice(&body)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+        (status, value)
+    }
+
+    async fn raw(&self, method: &str, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{method}", self.base))
+            .basic_auth(localserve::ADDRESS, Some(PASSWORD))
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap())
+    }
+
+    /// Polls MessageStatus until the message reaches `state`.
+    async fn wait_state(&self, id: i64, state: &str) -> Value {
+        for _ in 0..500 {
+            let (_, body) = self.call("MessageStatus", json!({"QueueMsgID": id})).await;
+            if body["Messages"][0]["State"] == state {
+                return body;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("message {id} never became {state}");
+    }
+
+    async fn shutdown(self) {
+        self.stop.send(true).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// What a receiver saw: headers and raw body per request.
+type Seen = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
+
+async fn receive(State(seen): State<Seen>, headers: HeaderMap, body: Bytes) -> &'static str {
+    seen.lock().unwrap().push((headers, body));
+    "thanks"
+}
+
+async fn receiver_at(addr: SocketAddr) -> Seen {
+    let seen = Seen::default();
+    let app = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(seen.clone());
+    let listener = TcpListener::bind(addr).await.unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    seen
+}
+
+async fn wait_seen(seen: &Seen, n: usize) -> Vec<(HeaderMap, Bytes)> {
+    for _ in 0..1000 {
+        let got = seen.lock().unwrap().clone();
+        if got.len() >= n {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("receiver never saw {n} requests");
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> &'a str {
+    h.get(name).unwrap().to_str().unwrap()
+}
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+fn send_to(addr: &str) -> Value {
+    json!({"To": [{"Address": addr}], "Subject": "accept", "Text": "hello\n"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_for_a_receiver_that_is_down_survives_a_restart_and_is_delivered_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let url = format!("http://{addr}/hook");
+    let local = start(dir.path(), Some(url.clone())).await;
+    let (status, sent) = local.call("Send", send_to("bob@example.com")).await;
+    assert_eq!(status, 200, "{sent}");
+    let msg = sent["Submissions"][0]["QueueMsgID"].as_i64().unwrap();
+    local.wait_state(msg, "delivered").await;
+    // The first post fails: nobody listens yet.
+    let hook = loop {
+        let (_, list) = local.call("HookList", json!({})).await;
+        let h = list["Hooks"][0].clone();
+        if h["Results"].as_array().is_some_and(|r| r.len() == 1) {
+            break h;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let hook_id = hook["ID"].as_i64().unwrap();
+    assert_eq!(hook["Event"], "delivered");
+    assert_eq!(hook["QueueMsgID"], msg);
+    assert_eq!(hook["Attempts"], 1);
+    assert_eq!(hook["Success"], Value::Null);
+    assert_eq!(hook["Results"][0]["Success"], false);
+    assert_eq!(hook["Results"][0]["Code"], 0);
+    assert!(hook["NextAttempt"].is_string(), "{hook}");
+    local.shutdown().await;
+
+    // Restart on the same data directory; the receiver is up now.
+    let seen = receiver_at(addr).await;
+    let local = start(dir.path(), Some(url)).await;
+    let (_, list) = local.call("HookList", json!({})).await;
+    let pending = list["Hooks"].as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{list}");
+    assert_eq!(pending[0]["ID"], hook_id);
+    assert_eq!(pending[0]["Attempts"], 1);
+    assert_eq!(pending[0]["NextAttempt"], hook["NextAttempt"]);
+    // The schedule says one minute after the failure; make it due now.
+    assert_eq!(
+        local.call("HookRetry", json!({"ID": hook_id})).await,
+        (200, json!({}))
+    );
+    let got = wait_seen(&seen, 1).await;
+    assert_eq!(got.len(), 1);
+    let (headers, body) = &got[0];
+    assert_eq!(header(headers, "x-postel-webhook-id"), hook_id.to_string());
+    assert_eq!(header(headers, "x-postel-webhook-attempt"), "2");
+    let payload: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(payload["Event"], "delivered");
+    assert_eq!(payload["QueueMsgID"], msg);
+    assert_eq!(payload["Sequence"], 1);
+    // Signed with the secret localserve keeps in its directory.
+    let secret = std::fs::read_to_string(dir.path().join("webhook-secret")).unwrap();
+    let ts: i64 = header(headers, "webhook-timestamp").parse().unwrap();
+    let expected = queue::webhook::sign(
+        secret.trim(),
+        header(headers, "webhook-id"),
+        ts,
+        body.as_ref(),
+    )
+    .unwrap();
+    assert_eq!(header(headers, "webhook-signature"), expected);
+    for _ in 0..500 {
+        let (_, retired) = local.call("HookList", json!({"Retired": true})).await;
+        if retired["Hooks"][0]["Success"] == true {
+            assert_eq!(retired["Hooks"][0]["ID"], hook_id);
+            assert_eq!(retired["Hooks"][0]["Attempts"], 2);
+            assert_eq!(retired["Hooks"][0]["Results"][1]["Code"], 200);
+            local.shutdown().await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("hook {hook_id} never retired as delivered");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_test_posts_a_signed_sample_to_the_live_receiver() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let seen = receiver_at(addr).await;
+    let local = start(dir.path(), Some(format!("http://{addr}/hook"))).await;
+    let (status, body) = local.call("WebhookTest", json!({"Event": "failed"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"StatusCode": 200, "Error": "", "Response": "thanks"})
+    );
+    let got = wait_seen(&seen, 1).await;
+    let payload: Value = serde_json::from_slice(&got[0].1).unwrap();
+    assert_eq!(payload["Event"], "failed");
+    assert!(
+        header(&got[0].0, "webhook-signature").starts_with("v1,"),
+        "{:?}",
+        got[0].0
+    );
+    assert_eq!(
+        local.call("WebhookTest", json!({"Event": "nope"})).await.0,
+        400
+    );
+    local.shutdown().await;
+}
+
+/// A form part: field name, file name, Content-Type, bytes.
+type Part<'a> = (&'a str, Option<&'a str>, Option<&'a str>, &'a [u8]);
+
+fn multipart_body(boundary: &str, parts: &[Part]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, filename, ctype, data) in parts {
+        out.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        let mut disp = format!("Content-Disposition: form-data; name=\"{name}\"");
+        if let Some(f) = filename {
+            disp.push_str(&format!("; filename=\"{f}\""));
+        }
+        out.extend_from_slice(disp.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        if let Some(t) = ctype {
+            out.extend_from_slice(format!("Content-Type: {t}\r\n").as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(data);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    out
+}
+
+fn content_types(s: &Value) -> Value {
+    let parts: Vec<Value> = s["Parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(content_types)
+        .collect();
+    if parts.is_empty() {
+        s["ContentType"].clone()
+    } else {
+        json!({ s["ContentType"].as_str().unwrap(): parts })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_send_with_alternative_inline_and_attached_files_arrives_with_that_structure() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = start(dir.path(), None).await;
+    let request = json!({
+        "To": [{"Address": "bob@example.com"}],
+        "Subject": "files",
+        "Text": "plain\n",
+        "HTML": "<p>html</p>\n",
+        "Headers": [["X-Campaign", "spring"]],
+    });
+    let body = multipart_body(
+        "XyZ",
+        &[
+            ("request", None, None, request.to_string().as_bytes()),
+            (
+                "alternativefile",
+                Some("cal.ics"),
+                Some("text/calendar"),
+                b"BEGIN:VCALENDAR",
+            ),
+            (
+                "inlinefile",
+                Some("logo.png"),
+                Some("image/png"),
+                b"\x89PNG\r\n\x1a\nrest",
+            ),
+            (
+                "attachedfile",
+                Some("notes.txt"),
+                Some("text/plain"),
+                b"some notes",
+            ),
+        ],
+    );
+    let (status, sent) = local
+        .raw("Send", "multipart/form-data; boundary=XyZ", body)
+        .await;
+    assert_eq!(status, 200, "{sent}");
+    let id = sent["Submissions"][0]["QueueMsgID"].as_i64().unwrap();
+    local.wait_state(id, "delivered").await;
+    // localserve delivers ordinary recipients into the sender's Inbox.
+    let (_, list) = local.call("MessageList", json!({})).await;
+    let msg = list["Messages"][0]["MsgID"].as_i64().unwrap();
+    let (status, got) = local.call("MessageGet", json!({"MsgID": msg})).await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["Message"]["Subject"], "files");
+    assert_eq!(got["Message"]["Text"], "plain\n");
+    assert_eq!(got["Message"]["HTML"], "<p>html</p>\n");
+    assert_eq!(
+        content_types(&got["Structure"]),
+        json!({"multipart/mixed": [
+            {"multipart/related": [
+                {"multipart/alternative": ["text/plain", "text/html", "text/calendar"]},
+                "image/png"
+            ]},
+            "text/plain"
+        ]})
+    );
+    let attached = &got["Structure"]["Parts"][1];
+    assert_eq!(attached["Filename"], "notes.txt");
+    assert_eq!(attached["ContentDisposition"], "attachment");
+    let inline = &got["Structure"]["Parts"][0]["Parts"][1];
+    assert_eq!(inline["ContentDisposition"], "inline");
+    assert_eq!(inline["DecodedSize"], 12);
+    let part = local
+        .http
+        .post(format!("{}MessagePartGet", local.base))
+        .basic_auth(localserve::ADDRESS, Some(PASSWORD))
+        .json(&json!({"MsgID": msg, "PartPath": [1]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.bytes().await.unwrap().as_ref(), b"some notes");
+    let raw = local
+        .http
+        .post(format!("{}MessageRawGet", local.base))
+        .basic_auth(localserve::ADDRESS, Some(PASSWORD))
+        .json(&json!({"MsgID": msg}))
+        .send()
+        .await
+        .unwrap();
+    let raw = String::from_utf8(raw.bytes().await.unwrap().to_vec()).unwrap();
+    assert!(raw.contains("\r\nX-Campaign: spring\r\n"), "{raw}");
+    local.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_list_pages_with_a_cursor_and_adding_a_present_flag_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = start(dir.path(), None).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (_, sent) = local.call("Send", send_to("bob@example.com")).await;
+        let id = sent["Submissions"][0]["QueueMsgID"].as_i64().unwrap();
+        local.wait_state(id, "delivered").await;
+        ids.push(id);
+    }
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    let mut pages = 0;
+    loop {
+        let (status, page) = local
+            .call("MessageList", json!({"Limit": 2, "Cursor": cursor}))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        pages += 1;
+        for m in page["Messages"].as_array().unwrap() {
+            seen.push(m["MsgID"].as_i64().unwrap());
+        }
+        cursor = page["NextCursor"].as_str().unwrap().to_string();
+        if cursor.is_empty() {
+            break;
+        }
+        assert!(pages < 5, "paging does not end");
+    }
+    assert_eq!(pages, 2);
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (3, 3), "{seen:?}");
+
+    let msg = seen[0];
+    let add = json!({"MsgID": msg, "Flags": ["$Label1"]});
+    assert_eq!(
+        local.call("MessageFlagsAdd", add.clone()).await,
+        (200, json!({}))
+    );
+    let (_, first) = local.call("MessageGet", json!({"MsgID": msg})).await;
+    assert_eq!(local.call("MessageFlagsAdd", add).await, (200, json!({})));
+    let (_, second) = local.call("MessageGet", json!({"MsgID": msg})).await;
+    assert_eq!(second["Meta"]["Flags"], first["Meta"]["Flags"]);
+    let flags: Vec<&str> = second["Meta"]["Flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        flags
+            .iter()
+            .filter(|f| f.eq_ignore_ascii_case("$label1"))
+            .count(),
+        1
+    );
+    local.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broken_multipart_body_is_a_protocol_error_and_queues_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = start(dir.path(), None).await;
+    // No closing boundary, and a part header without its blank line.
+    let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"request\"\r\n{\"To\"".to_vec();
+    let (status, got) = local
+        .raw("Send", "multipart/form-data; boundary=XyZ", body)
+        .await;
+    assert_eq!(
+        (status, got["Code"].as_str()),
+        (400, Some("protocol")),
+        "{got}"
+    );
+    // A multipart Content-Type without a boundary.
+    let (status, got) = local
+        .raw("Send", "multipart/form-data", b"request=%7B%7D".to_vec())
+        .await;
+    assert_eq!(
+        (status, got["Code"].as_str()),
+        (400, Some("protocol")),
+        "{got}"
+    );
+    let (status, got) = local.call("MessageStatus", json!({"QueueMsgID": 1})).await;
+    assert_eq!(
+        (status, got["Code"].as_str()),
+        (400, Some("messageNotFound"))
+    );
+    local.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_send_batch_repeat_returns_the_first_results_and_queues_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = start(dir.path(), None).await;
+    let batch = json!({"Messages": [send_to("bob@example.com"), send_to("carol@example.com")]});
+    let (status, first) = local
+        .call_key("SendBatch", batch.clone(), Some("batch-7"))
+        .await;
+    assert_eq!(status, 200, "{first}");
+    let (status, again) = local.call_key("SendBatch", batch, Some("batch-7")).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again, first);
+    for result in first["Results"].as_array().unwrap() {
+        let (_, st) = local
+            .call(
+                "MessageStatus",
+                json!({"MessageID": result["MessageID"].as_str().unwrap()}),
+            )
+            .await;
+        assert_eq!(st["Messages"].as_array().unwrap().len(), 1, "{st}");
+    }
+    // A failing batch under a fresh key stores nothing: the key works after.
+    let bad = json!({"Messages": [send_to("dave@example.com"), {"To": [{"Address": "erin@example.com"}]}]});
+    let (status, err) = local.call_key("SendBatch", bad, Some("batch-8")).await;
+    assert_eq!((status, err["Code"].as_str()), (400, Some("missingBody")));
+    assert_eq!(
+        err["Message"].as_str().unwrap().split(':').next(),
+        Some("message 1")
+    );
+    let ok = json!({"Messages": [send_to("dave@example.com")]});
+    let (status, body) = local.call_key("SendBatch", ok, Some("batch-8")).await;
+    assert_eq!(status, 200, "{body}");
+    local.shutdown().await;
+}
