@@ -14,7 +14,9 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
+use mailbox::MailboxStore;
 use postel_server::localserve;
+use queue::Store;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -517,4 +519,128 @@ async fn idempotent_send_batch_repeat_returns_the_first_results_and_queues_nothi
     let (status, body) = local.call_key("SendBatch", ok, Some("batch-8")).await;
     assert_eq!(status, 200, "{body}");
     local.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_basic_login_stops_working_once_the_password_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = start(dir.path(), None).await;
+    // The login above is cached now; a second handle plays `postel account password`.
+    let stores =
+        postel_server::stores::Stores::open(dir.path(), Some('+'), Default::default()).unwrap();
+    stores
+        .mailbox
+        .set_password(localserve::ACCOUNT, "changed-pass")
+        .unwrap();
+    let (status, body) = local.call("SuppressionList", json!({})).await;
+    assert_eq!((status, body["Code"].as_str()), (401, Some("unauthorized")));
+    let resp = local
+        .http
+        .post(format!("{}SuppressionList", local.base))
+        .basic_auth(localserve::ADDRESS, Some("changed-pass"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    local.shutdown().await;
+}
+
+/// Runs the `postel` binary; returns success and stdout.
+async fn postel(args: Vec<String>) -> (bool, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_postel"))
+            .args(&args)
+            .env("POSTEL_LOG", "off")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_hook_commands_retry_cancel_replay_and_test_an_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let seen = receiver_at(addr).await;
+    let data = dir.path().join("data");
+    let secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let config = format!(
+        "hostname = \"mail.example.org\"\ndata_dir = \"{}\"\n\
+         [domains.\"example.org\"]\n[accounts.app]\naddresses = [\"app@example.org\"]\n\
+         [[accounts.app.webhooks]]\nid = \"main\"\nurl = \"http://{addr}/hook\"\nsecret = \"{secret}\"\n",
+        data.display()
+    );
+    let cfg = dir.path().join("postel.toml");
+    std::fs::write(&cfg, config).unwrap();
+    let id = {
+        let stores = postel_server::stores::Stores::open(&data, None, Default::default()).unwrap();
+        let mut settings = queue::webhook::WebhookSettings::default();
+        settings.accounts.insert(
+            "app".into(),
+            vec![queue::webhook::Endpoint::new(
+                "main",
+                &format!("http://{addr}/hook"),
+            )],
+        );
+        stores.queue.set_webhooks(settings);
+        let incoming = webapi::webhook::Incoming {
+            subject: "in".into(),
+            ..Default::default()
+        };
+        stores.queue.queue_incoming_hook("app", &incoming).unwrap()[0]
+    };
+    let run = |args: &[&str]| {
+        let mut all = vec!["-c".to_string(), cfg.display().to_string()];
+        all.extend(args.iter().map(|a| a.to_string()));
+        postel(all)
+    };
+    let ids = id.to_string();
+    let ok = |r: (bool, String, String)| {
+        assert!(r.0, "{}", r.2);
+        r.1
+    };
+    assert_eq!(
+        ok(run(&["hook", "retry", &ids]).await),
+        format!("hook {id} is due now\n")
+    );
+    assert_eq!(
+        ok(run(&["hook", "cancel", &ids]).await),
+        format!("hook {id} canceled\n")
+    );
+    // A canceled (failed) hook is queued again by retry.
+    assert_eq!(
+        ok(run(&["hook", "retry", &ids]).await),
+        format!("hook {id} is due now\n")
+    );
+    let list: Value = serde_json::from_str(&ok(run(&["hook", "list", "--json"]).await)).unwrap();
+    let pending = list.as_array().unwrap();
+    assert_eq!(pending.len(), 1, "{list}");
+    assert_eq!(pending[0]["event"], "incoming");
+    assert_eq!(
+        ok(run(&["hook", "replay", &ids]).await),
+        format!("hook {id} replayed as hook {}\n", id + 1)
+    );
+    let (success, _, stderr) = run(&["hook", "retry", "9999"]).await;
+    assert!(!success);
+    assert!(stderr.contains("9999"), "{stderr}");
+
+    assert_eq!(
+        ok(run(&["hook", "test", "app", "--event", "failed"]).await),
+        format!("main http://{addr}/hook: status 200, response \"thanks\"\n")
+    );
+    let got = wait_seen(&seen, 1).await;
+    let (headers, body) = &got[0];
+    let payload: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(payload["Event"], "failed");
+    let ts: i64 = header(headers, "webhook-timestamp").parse().unwrap();
+    let expected =
+        queue::webhook::sign(secret, header(headers, "webhook-id"), ts, body.as_ref()).unwrap();
+    assert_eq!(header(headers, "webhook-signature"), expected);
 }
