@@ -13,6 +13,27 @@
 //! - [`suppressions`]: the Suppression* methods.
 //! - [`hooks`]: HookList/Retry/Replay/Cancel and WebhookTest.
 //! - [`listen`]: the HTTP listener, graceful shutdown, key cleanup.
+//!
+//! A backend over a data directory and the router that serves it (what
+//! `postel serve` and `postel localserve` hand to [`serve`]):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use postel_server::policy::Policy;
+//! use postel_server::stores::Stores;
+//! use postel_server::webapi::{Settings, WebApi};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let stores = Stores::open(dir.path(), None, Default::default()).unwrap();
+//! let settings = Settings { hostname: "mail.example.org".into(), max_message_size: 1 << 20 };
+//! let backend = Arc::new(WebApi::new(
+//!     &stores,
+//!     Arc::new(Policy::default()),
+//!     Arc::new(tokio::sync::Notify::new()),
+//!     settings,
+//! ));
+//! let _router = webapi::server::router(backend, webapi::server::RouterOptions::default());
+//! ```
 
 pub mod auth;
 mod backend;
