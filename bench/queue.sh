@@ -18,12 +18,14 @@
 # connections) submits MSGS messages. "accepted msgs/s" = accepted / generator
 # wall time; "e2e msgs/s" = accepted / time from the generator's start until the
 # sink counted all transactions (one per message and destination domain).
-# Peak RSS is VmHWM of the postel process at the end of the cell.
+# Peak RSS is VmHWM of the postel process at the end of the cell; "CPU s" is the
+# CPU time postel used in the cell (steadier than rates when neighbours compile).
 #
 # Environment: MSGS (messages per cell, default 4000 for 1 KiB, 1000 for 100 KiB),
 # CONCURRENCY (queue.concurrency, 64), PER_DOMAIN (queue.per_domain_concurrency, 16),
 # BACKLOG_FUTURE (100000), BACKLOG_SLOW (1000), MEMORY_N (10000),
-# DRAIN_TIMEOUT (seconds to wait for the sink, 300).
+# DRAIN_TIMEOUT (seconds to wait for the sink, 300), POSTEL_BIN and GEN_BIN (prebuilt
+# binaries instead of building).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -40,14 +42,20 @@ if [ "$CELLS" = all ]; then
     CELLS="$CELLS $c:$s:$r:$d"; done; done; done; done
 fi
 
-echo "building (release postel, bench loadgen)..." >&2
-cargo build -q --release -p postel-server
-POSTEL=$ROOT/target/release/postel
-GEN=$(cargo bench -q --bench queue_loadgen --no-run --message-format=json 2>/dev/null \
-  | python3 -c 'import json,sys
+# POSTEL_BIN and GEN_BIN run prebuilt binaries (e.g. copies, so that a
+# rebuild by someone else in the same checkout does not change them mid-run).
+if [ -n "${POSTEL_BIN:-}" ] && [ -n "${GEN_BIN:-}" ]; then
+  POSTEL=$POSTEL_BIN GEN=$GEN_BIN
+else
+  echo "building (release postel, bench loadgen)..." >&2
+  cargo build -q --release -p postel-server
+  POSTEL=$ROOT/target/release/postel
+  GEN=$(cargo bench -q --bench queue_loadgen --no-run --message-format=json 2>/dev/null \
+    | python3 -c 'import json,sys
 for l in sys.stdin:
     m=json.loads(l)
     if m.get("reason")=="compiler-artifact" and m["target"]["name"]=="queue_loadgen" and m.get("executable"): print(m["executable"])' | tail -1)
+fi
 [ -x "$GEN" ] && [ -x "$POSTEL" ] || { echo "build failed" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/postel-qbench.XXXXXX)
@@ -121,6 +129,8 @@ start_postel() {
 }
 stop_postel() { stop_pid "$WRAP_PID"; }
 hwm_mib() { awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
+# CPU seconds (user + system) the process used so far: less noisy than rates on a shared machine.
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"; }
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }
 
 # wait_sink NAME TARGET: until the sink counted TARGET messages or DRAIN_TIMEOUT; prints the end time.
@@ -154,6 +164,7 @@ run_cell() {
   t_end=$(wait_sink sink $((base + tx)))
   local got; got=$(sink_count sink)
   local hwm; hwm=$(hwm_mib "$POSTEL_PID")
+  local cpu; cpu=$(cpu_s "$POSTEL_PID")
   stop_postel; stop_pid "$sink_PID"
   local note=""
   [ "$(kv failed "$out")" != 0 ] || [ "$(kv conn_errors "$out")" != 0 ] && note="$note failed=$(kv failed "$out") conn_errors=$(kv conn_errors "$out")"
@@ -167,7 +178,7 @@ run_cell() {
     note="$note slow_tried=$q due_later=$f"
   fi
   local e2e; e2e=$(python3 -c "print(f'{$acc / ($t_end - $t0):.0f}')")
-  echo "$(kv rate "$out") $e2e $(kv p50_ms "$out") $(kv p99_ms "$out") $hwm $acc ${note:-ok}"
+  echo "$(kv rate "$out") $e2e $(kv p50_ms "$out") $(kv p99_ms "$out") $hwm $cpu $acc ${note:-ok}"
 }
 
 FSYNC=$(fsync_rate)
@@ -258,13 +269,13 @@ backlog_setup() { # enqueue the backlog into a running postel
   sleep 2
 }
 
-printf '\n%-18s %9s %9s %8s %8s %9s %7s  %s\n' "cell c:size:r:d" "acc/s" "e2e/s" "p50 ms" "p99 ms" "RSS MiB" msgs note
+printf '\n%-18s %9s %9s %8s %8s %9s %7s %7s  %s\n' "cell c:size:r:d" "acc/s" "e2e/s" "p50 ms" "p99 ms" "RSS MiB" "CPU s" msgs note
 for cell in $CELLS; do
-  read -r acc e2e p50 p99 hwm n note <<< "$(run_cell "$cell")"
-  printf '%-18s %9s %9s %8s %8s %9s %7s  %s\n' "$cell" "$acc" "$e2e" "$p50" "$p99" "$hwm" "$n" "$note"
+  read -r acc e2e p50 p99 hwm cpu n note <<< "$(run_cell "$cell")"
+  printf '%-18s %9s %9s %8s %8s %9s %7s %7s  %s\n' "$cell" "$acc" "$e2e" "$p50" "$p99" "$hwm" "$cpu" "$n" "$note"
   if [ "${BACKLOG:-}" = 1 ]; then
-    read -r acc e2e p50 p99 hwm n note <<< "$(run_cell "$cell" backlog_setup)"
-    printf '%-18s %9s %9s %8s %8s %9s %7s  %s\n' "  +backlog" "$acc" "$e2e" "$p50" "$p99" "$hwm" "$n" "$note"
+    read -r acc e2e p50 p99 hwm cpu n note <<< "$(run_cell "$cell" backlog_setup)"
+    printf '%-18s %9s %9s %8s %8s %9s %7s %7s  %s\n' "  +backlog" "$acc" "$e2e" "$p50" "$p99" "$hwm" "$cpu" "$n" "$note"
   fi
 done
 echo "(fsync $FSYNC/s; smtp-source ceiling $CEIL msgs/s${CEIL100:+, 100 KiB: $CEIL100 msgs/s})"
