@@ -644,3 +644,52 @@ async fn admin_hook_commands_retry_cancel_replay_and_test_an_endpoint() {
         queue::webhook::sign(secret, header(headers, "webhook-id"), ts, body.as_ref()).unwrap();
     assert_eq!(header(headers, "webhook-signature"), expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_status_by_message_id_lists_every_recipient_with_its_own_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = start(dir.path(), None).await;
+    let (status, sent) = local
+        .call(
+            "Send",
+            json!({"To": [{"Address": "bob@example.com"}, {"Address": "carol-permerror@example.com"}],
+                   "Subject": "two", "Text": "hi\n"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{sent}");
+    let ok_id = sent["Submissions"][0]["QueueMsgID"].as_i64().unwrap();
+    let bad_id = sent["Submissions"][1]["QueueMsgID"].as_i64().unwrap();
+    local.wait_state(ok_id, "delivered").await;
+    local.wait_state(bad_id, "failed").await;
+    let (status, st) = local
+        .call("MessageStatus", json!({"MessageID": sent["MessageID"]}))
+        .await;
+    assert_eq!(status, 200, "{st}");
+    let mut got: Vec<(i64, String, String, u64)> = st["Messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["QueueMsgID"].as_i64().unwrap(),
+                m["Recipient"].as_str().unwrap().to_string(),
+                m["State"].as_str().unwrap().to_string(),
+                m["Results"][0]["SMTPCode"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (ok_id, "bob@example.com".into(), "delivered".into(), 250),
+            (
+                bad_id,
+                "carol-permerror@example.com".into(),
+                "failed".into(),
+                550
+            ),
+        ]
+    );
+    local.shutdown().await;
+}
