@@ -23,11 +23,18 @@ impl WebApi {
             .await
             .map_err(|e| AuthFailure::Internal(format!("login task: {e}")))?;
         match result {
-            Ok(account) => Ok(Session {
-                account: account.name,
-                login: username.to_string(),
-                ip,
-            }),
+            Ok(account) => {
+                let name = account.name.clone();
+                self.accounts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(name.clone(), account);
+                Ok(Session {
+                    account: name,
+                    login: username.to_string(),
+                    ip,
+                })
+            }
             Err(AuthError::BadCredentials { .. }) => {
                 info!(target: "postel", remote = %ip, username, "web API login failed");
                 Err(AuthFailure::BadCredentials)

@@ -75,6 +75,9 @@ pub struct WebApi {
     pub(crate) kick: Arc<Notify>,
     pub(crate) limits: Arc<Tracker>,
     pub(crate) settings: Settings,
+    /// Each account as its latest login returned it: every call logs in
+    /// first, so Send reads the account from here instead of the store.
+    pub(crate) accounts: std::sync::Mutex<std::collections::HashMap<String, mailbox::Account>>,
 }
 
 impl WebApi {
@@ -93,6 +96,7 @@ impl WebApi {
             kick,
             limits: Arc::new(Tracker::default()),
             settings,
+            accounts: Default::default(),
         }
     }
 }

@@ -270,10 +270,19 @@ impl WebApi {
             self.settings.clone(),
             s.clone(),
         );
+        let cached = self
+            .accounts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&s.account)
+            .cloned();
         let prepared = blocking("compose", move || {
-            let account = mailbox
-                .account(&session.account)
-                .map_err(|e| internal("reading the account", e))?;
+            let account = match cached {
+                Some(a) => a,
+                None => mailbox
+                    .account(&session.account)
+                    .map_err(|e| internal("reading the account", e))?,
+            };
             let mut prepared = Vec::with_capacity(requests.len());
             for (index, req) in requests.iter().enumerate() {
                 match prepare(&policy, &settings, &session, &account, req, now) {
