@@ -138,6 +138,14 @@ pub trait Store: Send + Sync {
     /// scheduler may dial right away. Returns the batches with the rows as
     /// updated.
     fn claim_and_begin(&self, req: ClaimRequest) -> Result<Vec<Batch>, StoreError>;
+    /// [`Store::claim_and_begin`] for several requests (typically one per
+    /// due recipient domain) at once; the answer holds each request's
+    /// batches in request order. A store should run them in one durable
+    /// transaction, so a scheduler pays one commit for all its domains;
+    /// this default runs them one after another.
+    fn claim_and_begin_many(&self, reqs: Vec<ClaimRequest>) -> Result<Vec<Vec<Batch>>, StoreError> {
+        reqs.into_iter().map(|r| self.claim_and_begin(r)).collect()
+    }
     /// Extends leases held by `node`; returns the ids still leased to it.
     fn renew(&self, node: &str, ids: &[i64], lease: Duration) -> Result<Vec<i64>, StoreError>;
     /// Gives leases back without an attempt.

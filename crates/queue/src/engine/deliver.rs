@@ -8,40 +8,84 @@ use smtp::{Class, EnhancedCode, Host};
 use smtpclient::gather::gather_destinations;
 use smtpclient::{AuthConfig, ClientConfig, Envelope, Recipient, TlsMode, Verification};
 
+use super::Ctx;
 use super::config::{SmtpTransport, Transport};
 use super::report::{self, DsnInput, DsnKind};
 use super::transport::{Families, Hop, Plan, RowResult, dialed_from_rows, dialed_to_map, run_plan};
-use super::{Ctx, blocking};
 use crate::model::*;
+use crate::store::{Store, StoreError};
 
 /// The text of a suppressed recipient's result.
 pub const SUPPRESSED_ERROR: &str = "address is on suppression list";
 
-/// Delivers one batch end to end. The batch comes from
-/// [`crate::Store::claim_and_begin`], so its attempt is already on disk and a
-/// crash cannot cause hammering. Errors are logged; rows whose outcome
-/// could not be recorded stay leased until the lease runs out and are due
-/// again after the backoff their registered attempt set.
-pub(crate) async fn deliver_batch(ctx: Arc<Ctx>, batch: Batch) {
-    let rows = batch.rows;
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let Some(first) = rows.first() else {
-        return;
+/// A claimed batch with what its delivery reads from the store: the body
+/// and, per row, whether the recipient is suppressed.
+pub(crate) struct Prepared {
+    batch: Batch,
+    read: Result<(Vec<u8>, Vec<SuppressionLookup>), StoreError>,
+}
+
+/// One row's suppression list lookup.
+type SuppressionLookup = Result<Option<Suppression>, StoreError>;
+
+/// Reads the body and the suppression list for a claimed batch. Blocking:
+/// the scheduler runs it in the blocking call that claimed the batch, so a
+/// delivery needs no store round trip of its own before it dials.
+pub(crate) fn prepare(store: &dyn Store, batch: Batch) -> Prepared {
+    let read = match batch.rows.first() {
+        None => Ok((Vec::new(), Vec::new())),
+        Some(first) => store.body(first.body_id).map(|body| {
+            let suppressed = batch
+                .rows
+                .iter()
+                .map(|r| store.suppression_lookup(&r.account, &r.recipient))
+                .collect();
+            (body, suppressed)
+        }),
     };
-    let store = ctx.store.clone();
+    Prepared { batch, read }
+}
+
+impl Prepared {
+    /// The ids of the batch's rows.
+    pub fn ids(&self) -> Vec<i64> {
+        self.batch.rows.iter().map(|r| r.id).collect()
+    }
+}
+
+/// A batch whose SMTP part is over: what recording its outcome needs.
+pub(crate) struct Attempted {
+    rows: Vec<QueuedMessage>,
+    results: Vec<RowResult>,
+    dialed_maps: Vec<BTreeMap<String, Vec<String>>>,
+    body: Vec<u8>,
+}
+
+/// Delivers one batch; [`record_outcome`] then writes its DSNs and
+/// records the outcome. Split in two so the scheduler can hand the
+/// delivery slot (the connection is back in the pool) to the next batch
+/// while the outcome is being committed: the next claim and this
+/// completion then share one commit. The batch comes from
+/// [`crate::Store::claim_and_begin`], so its attempt is already on disk and a
+/// crash cannot cause hammering.
+pub(crate) async fn deliver_batch(ctx: Arc<Ctx>, prepared: Prepared) -> Option<Attempted> {
+    let Prepared { batch, read } = prepared;
+    let rows = batch.rows;
+    let first = rows.first()?;
     let body_id = first.body_id;
-    let body = match blocking(move || store.body(body_id)).await {
-        Ok(body) => Some(body),
+    let (body, suppressed) = match read {
+        Ok((body, suppressed)) => (Some(body), suppressed),
         Err(err) => {
             tracing::error!(target: "queue", error = %err, body_id, "reading body");
-            None
+            (None, Vec::new())
         }
     };
 
     let mut results: Vec<Option<RowResult>> = vec![None; rows.len()];
     let mut dialed_maps: Vec<BTreeMap<String, Vec<String>>> = vec![BTreeMap::new(); rows.len()];
     let mut pending = Vec::new();
-    for ((i, row), slot) in rows.iter().enumerate().zip(results.iter_mut()) {
+    let mut suppressed = suppressed.into_iter();
+    for (i, slot) in results.iter_mut().enumerate() {
         if body.is_none() {
             *slot = Some(RowResult::failure(
                 false,
@@ -52,21 +96,28 @@ pub(crate) async fn deliver_batch(ctx: Arc<Ctx>, batch: Batch) {
             ));
             continue;
         }
-        let store = ctx.store.clone();
-        let (account, recipient) = (row.account.clone(), row.recipient.clone());
-        match blocking(move || store.suppression_lookup(&account, &recipient)).await {
-            Ok(Some(_)) => {
+        match suppressed.next() {
+            Some(Ok(Some(_))) => {
                 let mut r = RowResult::failure(true, 0, None, SUPPRESSED_ERROR, &Hop::default());
                 r.outcome = Outcome::Suppressed;
                 *slot = Some(r);
             }
-            Ok(None) => pending.push(i),
-            Err(err) => {
+            Some(Ok(None)) => pending.push(i),
+            Some(Err(err)) => {
                 *slot = Some(RowResult::failure(
                     false,
                     0,
                     None,
                     &format!("checking the suppression list: {err}"),
+                    &Hop::default(),
+                ));
+            }
+            None => {
+                *slot = Some(RowResult::failure(
+                    false,
+                    0,
+                    None,
+                    "checking the suppression list: no answer",
                     &Hop::default(),
                 ));
             }
@@ -102,6 +153,26 @@ pub(crate) async fn deliver_batch(ctx: Arc<Ctx>, batch: Batch) {
             })
         })
         .collect();
+    Some(Attempted {
+        rows,
+        results,
+        dialed_maps,
+        body,
+    })
+}
+
+/// Writes the DSNs of an attempted batch and records its outcome. Errors
+/// are logged; rows whose outcome could not be recorded stay leased until
+/// the lease runs out and are due again after the backoff their
+/// registered attempt set.
+pub(crate) async fn record_outcome(ctx: Arc<Ctx>, attempted: Attempted) {
+    let Attempted {
+        rows,
+        results,
+        dialed_maps,
+        body,
+    } = attempted;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     // The DSN goes into the mailbox before the outcome is recorded, so the
     // webhook queued in the same transaction as the outcome can name it
     // (DSNMsgID). A crash in between leaves the row leased with its attempt
@@ -129,8 +200,8 @@ pub(crate) async fn deliver_batch(ctx: Arc<Ctx>, batch: Batch) {
             dsn_msg_id,
         })
         .collect();
-    let store = ctx.store.clone();
-    let completed = match blocking(move || store.complete(completions)).await {
+    // Recorded together with the outcomes of deliveries ending meanwhile.
+    let completed = match ctx.completer.complete(&ctx.store, completions).await {
         Ok(c) => c,
         Err(err) => {
             tracing::error!(target: "queue", error = %err, ?ids, "recording outcome");

@@ -47,6 +47,7 @@
 //! # }
 //! ```
 
+mod commit;
 mod config;
 mod deliver;
 mod pool;
@@ -192,6 +193,7 @@ pub(crate) struct Ctx {
     pub socks: SocksDialerFactory,
     pub clock: Arc<dyn Clock>,
     pub pool: pool::Pool,
+    pub completer: commit::Completer,
     kick: Notify,
     stopping: AtomicBool,
 }
@@ -245,6 +247,7 @@ impl Engine {
                 socks: deps.socks,
                 clock: deps.clock,
                 pool: pool::Pool::default(),
+                completer: commit::Completer::new(),
                 kick: Notify::new(),
                 stopping: AtomicBool::new(false),
             }),
@@ -268,7 +271,12 @@ impl Engine {
         if released > 0 {
             tracing::info!(target: "queue", released, "gave back leases of an earlier run");
         }
+        let completer = ctx.completer.start(ctx.store.clone());
         let mut sched = Scheduler::new(ctx.clone());
+        // One renewal for every running batch's leases, every third of the lease.
+        let mut renewal =
+            tokio::time::interval((ctx.config.lease / 3).max(Duration::from_millis(100)));
+        renewal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         loop {
             if sched.refresh_due() {
@@ -281,6 +289,8 @@ impl Engine {
                 _ = &mut shutdown => break,
                 _ = ctx.kick.notified() => sched.kicked = true,
                 Some(done) = sched.tasks.join_next_with_id(), if !sched.tasks.is_empty() => sched.finished(done),
+                Some(done) = sched.recording.join_next(), if !sched.recording.is_empty() => recorded(done),
+                _ = renewal.tick() => sched.renew(),
                 _ = gap => {}
             }
             // Deliveries that ended meanwhile free their slots together, so
@@ -289,8 +299,14 @@ impl Engine {
             while let Some(done) = sched.tasks.try_join_next_with_id() {
                 sched.finished(done);
             }
+            while let Some(done) = sched.recording.try_join_next() {
+                recorded(done);
+            }
         }
         sched.shutdown().await;
+        if let Some(task) = completer {
+            task.abort();
+        }
         Ok(())
     }
 }
@@ -303,18 +319,27 @@ where
     blocking(f).await
 }
 
+fn recorded(done: Result<(), tokio::task::JoinError>) {
+    if let Err(err) = done {
+        tracing::error!(target: "queue", error = %err, "recording task failed");
+    }
+}
+
 struct Running {
     domain: String,
     ids: Vec<i64>,
-    renew: tokio::task::AbortHandle,
 }
 
 struct Scheduler {
     ctx: Arc<Ctx>,
     heap: BinaryHeap<Reverse<(SystemTime, String)>>,
     busy: HashMap<String, usize>,
-    tasks: JoinSet<()>,
+    /// Deliveries until their SMTP part is over.
+    tasks: JoinSet<Option<deliver::Attempted>>,
     running: HashMap<tokio::task::Id, Running>,
+    /// Attempted batches whose DSNs and outcome are being recorded; their
+    /// delivery slots are free already.
+    recording: JoinSet<()>,
     kicked: bool,
     /// Capacity ran out while rows were due: rebuild when some frees.
     starved: bool,
@@ -335,6 +360,7 @@ impl Scheduler {
             busy: HashMap::new(),
             tasks: JoinSet::new(),
             running: HashMap::new(),
+            recording: JoinSet::new(),
             kicked: true,
             starved: false,
             drained: HashSet::new(),
@@ -384,14 +410,19 @@ impl Scheduler {
     }
 
     /// Claims and starts deliveries for due domains while capacity lasts.
+    /// The claims of all due domains go to the store in one call (one
+    /// durable commit), not one after another.
     async fn launch(&mut self) {
         let now = self.ctx.clock.now();
         let per_domain = self.ctx.config.max_per_domain.max(1);
+        let mut wanted: Vec<(String, usize)> = Vec::new();
+        let mut reserved = 0;
         while let Some(Reverse((due, _))) = self.heap.peek() {
             if *due > now {
                 break;
             }
-            if self.capacity() == 0 {
+            let capacity = self.capacity().saturating_sub(reserved);
+            if capacity == 0 {
                 self.starved = true;
                 break;
             }
@@ -399,28 +430,57 @@ impl Scheduler {
                 break;
             };
             let busy = self.busy.get(&domain).copied().unwrap_or(0);
-            if busy >= per_domain || self.drained.contains(&domain) {
+            if busy >= per_domain
+                || self.drained.contains(&domain)
+                || wanted.iter().any(|(d, _)| *d == domain)
+            {
                 // Pushed again when one of its deliveries finishes.
                 continue;
             }
-            let want = (per_domain - busy).min(self.capacity());
-            let store = self.ctx.store.clone();
-            let req = ClaimRequest {
+            let want = (per_domain - busy).min(capacity);
+            reserved += want;
+            wanted.push((domain, want));
+        }
+        if wanted.is_empty() {
+            return;
+        }
+        let reqs: Vec<ClaimRequest> = wanted
+            .iter()
+            .map(|(domain, want)| ClaimRequest {
                 node: self.ctx.config.node.clone(),
                 lease: self.ctx.config.lease,
-                max_batches: want,
+                max_batches: *want,
                 domain: Some(domain.clone()),
                 skip_domains: Vec::new(),
-            };
-            // Leases and registers the attempts in one durable commit, so
-            // the delivery can dial without another round trip.
-            let batches = match blocking(move || store.claim_and_begin(req)).await {
-                Ok(b) => b,
-                Err(err) => {
-                    tracing::error!(target: "queue", error = %err, %domain, "claiming");
-                    continue;
-                }
-            };
+            })
+            .collect();
+        let store = self.ctx.store.clone();
+        // Leases and registers the attempts durably, so the deliveries can
+        // dial without another round trip.
+        // The same blocking call reads what the deliveries need (bodies,
+        // suppression list), so they start without a round trip of their own.
+        let claimed = match blocking(move || {
+            let claimed = store.claim_and_begin_many(reqs)?;
+            Ok(claimed
+                .into_iter()
+                .map(|batches| {
+                    batches
+                        .into_iter()
+                        .map(|b| deliver::prepare(store.as_ref(), b))
+                        .collect::<Vec<_>>()
+                })
+                .collect::<Vec<_>>())
+        })
+        .await
+        {
+            Ok(c) => c,
+            Err(err) => {
+                // The domains come back with the next rebuild.
+                tracing::error!(target: "queue", error = %err, domains = wanted.len(), "claiming");
+                return;
+            }
+        };
+        for ((domain, want), batches) in wanted.into_iter().zip(claimed) {
             if batches.len() < want {
                 self.drained.insert(domain.clone());
             }
@@ -430,43 +490,52 @@ impl Scheduler {
         }
     }
 
-    fn spawn(&mut self, domain: String, batch: crate::model::Batch) {
-        let ids: Vec<i64> = batch.rows.iter().map(|r| r.id).collect();
-        let renew = self.spawn_renewal(ids.clone());
+    fn spawn(&mut self, domain: String, batch: deliver::Prepared) {
+        let ids = batch.ids();
         let ctx = self.ctx.clone();
         let handle = self.tasks.spawn(deliver::deliver_batch(ctx, batch));
         *self.busy.entry(domain.clone()).or_default() += 1;
-        self.running
-            .insert(handle.id(), Running { domain, ids, renew });
+        self.running.insert(handle.id(), Running { domain, ids });
     }
 
-    /// Renews the batch's leases every third of the lease while it runs.
-    fn spawn_renewal(&self, ids: Vec<i64>) -> tokio::task::AbortHandle {
-        let ctx = self.ctx.clone();
-        let every = (ctx.config.lease / 3).max(Duration::from_millis(100));
+    /// Renews the leases of every running batch in one store call, in the
+    /// background.
+    fn renew(&self) {
+        if self.running.is_empty() {
+            return;
+        }
+        let ids: Vec<i64> = self
+            .running
+            .values()
+            .flat_map(|r| r.ids.iter().copied())
+            .collect();
+        let store = self.ctx.store.clone();
+        let (node, lease) = (self.ctx.config.node.clone(), self.ctx.config.lease);
         tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                let store = ctx.store.clone();
-                let (node, lease, ids) = (ctx.config.node.clone(), ctx.config.lease, ids.clone());
-                if let Err(err) = blocking(move || store.renew(&node, &ids, lease)).await {
-                    tracing::warn!(target: "queue", error = %err, "renewing leases");
-                }
+            if let Err(err) = blocking(move || store.renew(&node, &ids, lease)).await {
+                tracing::warn!(target: "queue", error = %err, "renewing leases");
             }
-        })
-        .abort_handle()
+        });
     }
 
-    fn finished(&mut self, done: Result<(tokio::task::Id, ()), tokio::task::JoinError>) {
-        let id = match &done {
-            Ok((id, ())) => *id,
+    fn finished(
+        &mut self,
+        done: Result<(tokio::task::Id, Option<deliver::Attempted>), tokio::task::JoinError>,
+    ) {
+        let id = match done {
+            Ok((id, attempted)) => {
+                if let Some(attempted) = attempted {
+                    self.recording
+                        .spawn(deliver::record_outcome(self.ctx.clone(), attempted));
+                }
+                id
+            }
             Err(err) => {
                 tracing::error!(target: "queue", error = %err, "delivery task failed");
                 err.id()
             }
         };
         if let Some(r) = self.running.remove(&id) {
-            r.renew.abort();
             if let Some(n) = self.busy.get_mut(&r.domain) {
                 *n = n.saturating_sub(1);
                 if *n == 0 {
@@ -512,14 +581,16 @@ impl Scheduler {
             }
         }
         self.tasks.abort_all();
-        let unfinished: Vec<i64> = self
-            .running
-            .drain()
-            .flat_map(|(_, r)| {
-                r.renew.abort();
-                r.ids
-            })
-            .collect();
+        // Outcomes of finished deliveries get the rest of the grace period;
+        // an unrecorded one stays leased until the next start gives it back.
+        while !self.recording.is_empty() {
+            match tokio::time::timeout_at(deadline, self.recording.join_next()).await {
+                Ok(Some(done)) => recorded(done),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        self.recording.abort_all();
+        let unfinished: Vec<i64> = self.running.drain().flat_map(|(_, r)| r.ids).collect();
         if !unfinished.is_empty() {
             let store = self.ctx.store.clone();
             let node = self.ctx.config.node.clone();

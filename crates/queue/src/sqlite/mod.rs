@@ -279,6 +279,10 @@ impl Store for SqliteStore {
         self.write(move |c, s| ops::claim_and_begin(c, s, &req))
     }
 
+    fn claim_and_begin_many(&self, reqs: Vec<ClaimRequest>) -> Result<Vec<Vec<Batch>>, StoreError> {
+        self.write(move |c, s| reqs.iter().map(|r| ops::claim_and_begin(c, s, r)).collect())
+    }
+
     fn renew(&self, node: &str, ids: &[i64], lease: Duration) -> Result<Vec<i64>, StoreError> {
         let (node, ids) = (node.to_string(), ids.to_vec());
         self.write_relaxed(move |c, s| ops::renew(c, s, &node, &ids, dur_ms(lease)))

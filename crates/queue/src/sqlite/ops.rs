@@ -974,4 +974,45 @@ mod tests {
             Some(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_300))
         );
     }
+
+    #[test]
+    fn claim_and_begin_many_answers_each_domain_in_request_order_in_one_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(&dir);
+        let one = enqueue(&store, &["x@one.example"]);
+        let two_a = enqueue(&store, &["y@two.example"]);
+        let two_b = enqueue(&store, &["z@two.example"]);
+        let req = |domain: &str, max_batches| ClaimRequest {
+            node: "n".into(),
+            lease: Duration::from_secs(300),
+            max_batches,
+            domain: Some(domain.into()),
+            skip_domains: vec![],
+        };
+        let commits = store.writer_stats().commits;
+        let claimed = store
+            .claim_and_begin_many(vec![
+                req("two.example", 5),
+                req("three.example", 1),
+                req("one.example", 1),
+            ])
+            .unwrap();
+        assert_eq!(store.writer_stats().commits, commits + 1);
+        let ids: Vec<Vec<Vec<i64>>> = claimed
+            .iter()
+            .map(|batches| {
+                batches
+                    .iter()
+                    .map(|b| b.rows.iter().map(|r| r.id).collect())
+                    .collect()
+            })
+            .collect();
+        assert_eq!(ids, vec![vec![two_a, two_b], vec![], vec![one]]);
+        let attempts: Vec<u32> = claimed
+            .iter()
+            .flatten()
+            .flat_map(|b| b.rows.iter().map(|r| r.attempts))
+            .collect();
+        assert_eq!(attempts, vec![1, 1, 1]);
+    }
 }
