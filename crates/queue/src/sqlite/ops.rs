@@ -430,7 +430,28 @@ fn register_attempt(
         ..AttemptResult::default()
     });
     m.next_attempt = now + crate::backoff(m.attempts, (shared.jitter)());
-    update_msg(conn, m)
+    let results = serde_json::to_string(&m.results).map_err(|e| StoreError::Corrupt {
+        id: m.id,
+        field: "results",
+        reason: e.to_string(),
+    })?;
+    // Only the columns an attempt changes: a whole-row REPLACE would
+    // delete and reinsert the row in every index, on the one writer
+    // thread, for each delivery.
+    conn.prepare_cached(
+        "UPDATE msgs SET attempts = ?1, last_attempt = ?2, results = ?3, next_attempt = ?4 WHERE id = ?5",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            m.attempts,
+            to_ms(now),
+            results,
+            to_ms(m.next_attempt),
+            m.id
+        ])
+    })
+    .map_err(db("registering attempt"))?;
+    Ok(())
 }
 
 /// Appends or fills in the placeholder of the running attempt.

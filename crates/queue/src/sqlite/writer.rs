@@ -69,6 +69,9 @@ where
 /// its first request without bound.
 const MAX_BATCH: usize = 512;
 
+/// Prepared statements kept by the writer connection.
+const STATEMENT_CACHE: usize = 128;
+
 /// Counters of the writer, for tests and benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct WriterStats {
@@ -93,6 +96,9 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn start(conn: Connection) -> Result<Writer, std::io::Error> {
+        // Every store operation's statements stay prepared: the default
+        // cache (16) is smaller than the set one busy writer cycles through.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let (sender, receiver) = sync_channel::<Job>(4096);
         let counters = Arc::new(Counters::default());
         let thread_counters = Arc::clone(&counters);
@@ -174,7 +180,7 @@ fn run(conn: Connection, receiver: Receiver<Job>, counters: &Counters) {
             set_synchronous(&conn, "NORMAL");
         }
         let mut replies = Vec::with_capacity(count);
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = exec(&conn, "BEGIN IMMEDIATE") {
             let reason = format!("begin: {e}");
             for job in jobs {
                 job.refuse(&reason);
@@ -185,7 +191,7 @@ fn run(conn: Connection, receiver: Receiver<Job>, counters: &Counters) {
             continue;
         }
         for job in jobs {
-            if let Err(e) = conn.execute_batch("SAVEPOINT req") {
+            if let Err(e) = exec(&conn, "SAVEPOINT req") {
                 tracing::error!(target: "queue", error = %e, "savepoint failed");
             }
             // A request that panics is rolled back alone; dropping its reply
@@ -199,16 +205,16 @@ fn run(conn: Connection, receiver: Receiver<Job>, counters: &Counters) {
                 }
             };
             let end = if ok {
-                "RELEASE req"
+                exec(&conn, "RELEASE req")
             } else {
-                "ROLLBACK TO req; RELEASE req"
+                exec(&conn, "ROLLBACK TO req").and_then(|()| exec(&conn, "RELEASE req"))
             };
-            if let Err(e) = conn.execute_batch(end) {
+            if let Err(e) = end {
                 tracing::error!(target: "queue", error = %e, "ending savepoint failed");
             }
             replies.extend(reply);
         }
-        let commit_error = conn.execute_batch("COMMIT").err().map(|e| {
+        let commit_error = exec(&conn, "COMMIT").err().map(|e| {
             let _ = conn.execute_batch("ROLLBACK");
             format!("{e}")
         });
@@ -224,6 +230,11 @@ fn run(conn: Connection, receiver: Receiver<Job>, counters: &Counters) {
             reply(commit_error.as_deref());
         }
     }
+}
+
+/// Runs one statement from the cache (not parsed again per request).
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 fn set_synchronous(conn: &Connection, level: &str) {
