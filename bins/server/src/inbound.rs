@@ -64,6 +64,16 @@ pub fn relay_refused() -> Reply {
     )
 }
 
+/// The reference's answer to mail for a disabled domain: temporary, so
+/// senders retry once it is enabled again.
+pub fn recipient_domain_disabled() -> Reply {
+    replies::reply(
+        450,
+        replies::code(4, 2, 1),
+        "recipient domain temporarily disabled",
+    )
+}
+
 fn domain_of(address: &str) -> Option<&str> {
     address.rsplit_once('@').map(|(_, d)| d)
 }
@@ -387,6 +397,12 @@ impl Handler for Inbound {
         to: &Address,
         _params: &RcptParams,
     ) -> Result<(), Reply> {
+        if to
+            .domain()
+            .is_some_and(|d| self.policy.domain_disabled(d.ascii()))
+        {
+            return Err(recipient_domain_disabled());
+        }
         match self.destination(to).await? {
             Some(_) => Ok(()),
             None => Err(relay_refused()),

@@ -6,7 +6,9 @@
 //! recipients from the queue and its history once, then keeps them up to
 //! date as this process enqueues. Submissions through other nodes after
 //! the load are not seen until a restart (the limits are a brake against
-//! runaway senders, not an exact quota).
+//! runaway senders, not an exact quota). The process keeps one tracker
+//! ([`crate::stores::Stores::limits`]) for the web API and SMTP
+//! submission alike.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;

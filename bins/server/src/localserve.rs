@@ -322,7 +322,9 @@ pub async fn run_with_webapi(
     if let Some(url) = &opts.webhook_url {
         let endpoint = crate::webhooks::localserve_endpoint(&opts.dir, url)?;
         let mut settings = queue::webhook::WebhookSettings::default();
-        settings.accounts.insert(ACCOUNT.to_string(), vec![endpoint]);
+        settings
+            .accounts
+            .insert(ACCOUNT.to_string(), vec![endpoint]);
         stores.queue.set_webhooks(settings);
         info!(target: "postel", url = %url, "posting webhooks");
     }
@@ -366,12 +368,7 @@ pub async fn run_with_webapi(
         ));
         (task, cleanup)
     });
-    let submitter = Arc::new(Submitter::new(
-        stores.queue.clone(),
-        stores.mailbox.clone(),
-        policy.clone(),
-        kick,
-    ));
+    let submitter = Arc::new(Submitter::from_stores(&stores, policy.clone(), kick));
     let mut sub_config = ServerConfig::new(hostname.clone(), Mode::Submission);
     sub_config.tls = Some(tls.clone());
     // Loopback only: plaintext passwords never leave the machine.

@@ -1,7 +1,7 @@
 //! Per-account submission policy resolved from the config: separators,
 //! fromid logins, daily limits, retention, trusted networks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -64,6 +64,8 @@ pub struct Policy {
     pub trusted: Vec<(Cidr, String)>,
     /// Attempts per message (0: the queue default).
     pub max_attempts: u32,
+    /// Domains configured `disabled` (ASCII, lower case).
+    pub disabled_domains: BTreeSet<String>,
 }
 
 impl Policy {
@@ -100,12 +102,25 @@ impl Policy {
             .iter()
             .filter_map(|t| Cidr::parse(&t.network).map(|n| (n, t.account.clone())))
             .collect();
+        let disabled_domains = c
+            .domains
+            .iter()
+            .filter(|(_, d)| d.disabled)
+            .map(|(name, _)| domain_key(name))
+            .collect();
         Policy {
             accounts,
             default_account: AccountPolicy::default(),
             trusted,
             max_attempts: c.queue.max_attempts,
+            disabled_domains,
         }
+    }
+
+    /// Whether `domain` (any case, ASCII or Unicode) is configured
+    /// disabled.
+    pub fn domain_disabled(&self, domain: &str) -> bool {
+        !self.disabled_domains.is_empty() && self.disabled_domains.contains(&domain_key(domain))
     }
 
     /// The policy of an account.
@@ -137,6 +152,15 @@ impl Policy {
     /// (which knows one): the first configured one.
     pub fn common_separator(&self) -> Option<char> {
         self.accounts.values().find_map(|a| a.separator)
+    }
+}
+
+/// A domain name as [`Policy::disabled_domains`] holds it: its ASCII
+/// form in lower case (the name itself when it does not parse).
+fn domain_key(name: &str) -> String {
+    match smtp::Domain::parse(name) {
+        Ok(d) => d.ascii().to_ascii_lowercase(),
+        Err(_) => name.to_ascii_lowercase(),
     }
 }
 

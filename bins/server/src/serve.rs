@@ -148,12 +148,7 @@ pub async fn run(config_path: &Path, shutdown: watch::Receiver<bool>) -> anyhow:
         ),
         None => None,
     };
-    let submitter = Arc::new(Submitter::new(
-        stores.queue.clone(),
-        stores.mailbox.clone(),
-        policy.clone(),
-        kick,
-    ));
+    let submitter = Arc::new(Submitter::from_stores(&stores, policy.clone(), kick));
     let mut sub_config = ServerConfig::new(hostname.clone(), Mode::Submission);
     sub_config.tls = tls.clone();
     sub_config.max_recipients = config.submission.max_recipients;

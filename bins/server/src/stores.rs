@@ -7,6 +7,8 @@ use anyhow::Context as _;
 use mailbox::{SqliteMailboxStore, StoreOptions};
 use queue::{Options, Retention, SqliteStore};
 
+use crate::limits::Tracker;
+
 /// File name of the queue database in the data directory.
 pub const QUEUE_DB: &str = "queue.db";
 /// File name of the mailbox database in the data directory.
@@ -21,6 +23,11 @@ pub struct Stores {
     pub queue: Arc<SqliteStore>,
     /// Accounts, credentials and mailboxes.
     pub mailbox: Arc<SqliteMailboxStore>,
+    /// The per-account daily limits, one per process: the web API and
+    /// SMTP submission count against the same totals. Each account's
+    /// counts load from the queue and its history at first use, so a
+    /// restart does not reset them.
+    pub limits: Arc<Tracker>,
 }
 
 impl Stores {
@@ -53,6 +60,7 @@ impl Stores {
             dir: dir.to_path_buf(),
             queue: Arc::new(queue),
             mailbox: Arc::new(mailbox),
+            limits: Arc::new(Tracker::default()),
         })
     }
 }

@@ -28,7 +28,24 @@ pub struct Submitter {
 }
 
 impl Submitter {
-    /// A handler over the stores; `kick` is notified after each enqueue.
+    /// A handler over `stores` that counts the daily limits in
+    /// `stores.limits`, together with the web API over the same stores.
+    pub fn from_stores(
+        stores: &crate::stores::Stores,
+        policy: Arc<Policy>,
+        kick: Arc<Notify>,
+    ) -> Submitter {
+        Submitter {
+            queue: stores.queue.clone(),
+            mailbox: stores.mailbox.clone(),
+            policy,
+            kick,
+            limits: stores.limits.clone(),
+        }
+    }
+
+    /// A handler over the stores with daily-limit counts of its own;
+    /// `kick` is notified after each enqueue.
     pub fn new(
         queue: Arc<SqliteStore>,
         mailbox: Arc<SqliteMailboxStore>,
@@ -72,6 +89,28 @@ fn not_allowed_sender() -> Reply {
         replies::code(5, 7, 1),
         "not allowed to send as this address; use an address of the authenticated account",
     )
+}
+
+/// The reference's answer to a submission from a disabled domain: a
+/// temporary failure, as the domain is expected to come back.
+pub fn sender_domain_disabled() -> Reply {
+    replies::reply(
+        451,
+        replies::code(4, 3, 0),
+        "sender domain temporarily disabled",
+    )
+}
+
+/// The domain of the address in a From header value
+/// (`Name <local@domain>` or `local@domain`), lower case.
+fn header_from_domain(value: &str) -> Option<String> {
+    let addr = match (value.rfind('<'), value.rfind('>')) {
+        (Some(open), Some(close)) if open < close => value.get(open + 1..close)?,
+        _ => value,
+    };
+    let (_, domain) = addr.trim().rsplit_once('@')?;
+    let domain = domain.trim();
+    (!domain.is_empty()).then(|| domain.to_ascii_lowercase())
 }
 
 /// The fromid a submitter chose in the MAIL FROM local part, if any.
@@ -202,6 +241,12 @@ impl Handler for Submitter {
         if !self.owns(&identity.account, from).await? {
             return Err(not_allowed_sender());
         }
+        if from
+            .domain()
+            .is_some_and(|d| self.policy.domain_disabled(d.ascii()))
+        {
+            return Err(sender_domain_disabled());
+        }
         Ok(())
     }
 
@@ -243,6 +288,15 @@ impl Submitter {
         let envelope = &message.envelope;
         let from = envelope.mail_from.clone().ok_or_else(not_allowed_sender)?;
         let extra = message.extra().map_err(|e| e.reply())?;
+        if !self.policy.disabled_domains.is_empty()
+            && header_fields(&message.data)
+                .iter()
+                .filter(|(n, _)| n.eq_ignore_ascii_case("From"))
+                .filter_map(|(_, v)| header_from_domain(v))
+                .any(|d| self.policy.domain_disabled(&d))
+        {
+            return Err(sender_domain_disabled());
+        }
 
         let recipients: Vec<String> = envelope
             .recipients

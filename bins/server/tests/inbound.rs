@@ -47,6 +47,10 @@ struct Env {
 }
 
 async fn start() -> Env {
+    start_with(policy()).await
+}
+
+async fn start_with(policy: Policy) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let stores = Stores::open(dir.path(), Some('+'), Default::default()).unwrap();
     for (name, address) in [(ACCOUNT, "app@example.org"), ("other", "other@example.org")] {
@@ -73,7 +77,7 @@ async fn start() -> Env {
     let inbound = Inbound::new(
         stores.queue.clone(),
         stores.mailbox.clone(),
-        Arc::new(policy()),
+        Arc::new(policy),
         ["example.org".to_string()],
         None,
     );
@@ -516,6 +520,31 @@ async fn relay_attempt_and_unknown_user_are_refused() {
         c.cmd("RCPT TO:<postmaster@example.org>").await,
         "250 2.1.5 recipient ok"
     );
+}
+
+#[tokio::test]
+async fn mail_for_a_disabled_domain_is_450_4_2_1_and_stores_nothing() {
+    let mut p = policy();
+    p.disabled_domains.insert("example.org".into());
+    let env = start_with(p).await;
+    let mut c = Raw::connect(env.addr).await;
+    c.cmd("EHLO mx.remote.example").await;
+    c.cmd("MAIL FROM:<someone@example.net>").await;
+    assert_eq!(
+        c.cmd("RCPT TO:<App@EXAMPLE.org>").await,
+        "450 4.2.1 recipient domain temporarily disabled"
+    );
+    assert_eq!(
+        c.cmd("RCPT TO:<postmaster@example.org>").await,
+        "450 4.2.1 recipient domain temporarily disabled"
+    );
+    // Other domains keep their answers.
+    assert_eq!(
+        c.cmd("RCPT TO:<victim@elsewhere.example>").await,
+        "550 5.7.1 relaying denied: this server accepts mail only for its own domains"
+    );
+    c.cmd("QUIT").await;
+    assert!(inbox(&env.stores, ACCOUNT).is_empty());
 }
 
 /// localserve started on free ports with its own data directory.

@@ -425,3 +425,52 @@ async fn null_reverse_path_is_refused_on_submission() {
         "550 5.7.1 the null reverse path is not allowed for submission"
     );
 }
+
+#[tokio::test]
+async fn mail_from_a_disabled_domain_is_451_4_3_0_and_queues_nothing() {
+    let mut p = policy();
+    p.disabled_domains.insert("example.org".into());
+    let env = start(p).await;
+    let mut c = Raw::connect(env.addr).await;
+    c.login("app@example.org", PASSWORD).await;
+    assert_eq!(
+        c.cmd("MAIL FROM:<App@Example.ORG>").await,
+        "451 4.3.0 sender domain temporarily disabled"
+    );
+    // Not an address of the account stays a 550, disabled or not.
+    assert_eq!(
+        c.cmd("MAIL FROM:<other@example.org>").await,
+        "550 5.7.1 not allowed to send as this address; use an address of the authenticated account"
+    );
+    c.cmd("QUIT").await;
+    assert!(rows(&env).is_empty());
+}
+
+#[tokio::test]
+async fn message_from_header_in_a_disabled_domain_is_451_4_3_0_after_data() {
+    let mut p = policy();
+    p.disabled_domains.insert("paused.example".into());
+    let env = start(p).await;
+    let mut c = Raw::connect(env.addr).await;
+    c.login("app@example.org", PASSWORD).await;
+    assert_eq!(
+        c.cmd("MAIL FROM:<app@example.org>").await,
+        "250 2.1.0 sender ok"
+    );
+    c.cmd("RCPT TO:<bob@example.com>").await;
+    assert_eq!(
+        c.data("From: Boss <boss@Paused.Example>\r\nSubject: x\r\n\r\nbody\r\n")
+            .await,
+        "451 4.3.0 sender domain temporarily disabled"
+    );
+    assert!(rows(&env).is_empty());
+    // Another domain in From is fine.
+    c.cmd("MAIL FROM:<app@example.org>").await;
+    c.cmd("RCPT TO:<bob@example.com>").await;
+    assert!(
+        c.data("From: <app@example.org>\r\nSubject: x\r\n\r\nbody\r\n")
+            .await
+            .starts_with("250 ")
+    );
+    assert_eq!(rows(&env).len(), 1);
+}

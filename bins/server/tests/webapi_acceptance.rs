@@ -6,6 +6,8 @@
 //! idempotent SendBatch repeat.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -692,4 +694,209 @@ async fn message_status_by_message_id_lists_every_recipient_with_its_own_outcome
         ]
     );
     local.shutdown().await;
+}
+
+/// `postel serve` from a config file on free loopback ports: SMTP
+/// submission (loopback is a trusted network of `app`) and the web API,
+/// over one data directory. `example.org` is enabled, `paused.example`
+/// disabled; `app` may send 3 messages a day.
+struct Served {
+    base: String,
+    http: reqwest::Client,
+    submission: SocketAddr,
+    stores: postel_server::stores::Stores,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+const APP_PASSWORD: &str = "served-pass-1";
+
+async fn serve_start(data: &Path) -> Served {
+    let submission = free_addr();
+    let web = free_addr();
+    let config = format!(
+        "hostname = \"mail.example.org\"\ndata_dir = \"{}\"\n\
+         [listeners]\nsubmission = {{ address = \"127.0.0.1\", port = {} }}\n\
+         webapi = {{ address = \"127.0.0.1\", port = {}, path = \"/webapi/\" }}\n\
+         [domains.\"example.org\"]\n\
+         [domains.\"paused.example\"]\ndisabled = true\n\
+         [accounts.app]\naddresses = [\"app@example.org\", \"app@paused.example\"]\n\
+         max_outgoing_messages_per_day = 3\n\
+         [[trusted_networks]]\nnetwork = \"127.0.0.1/32\"\naccount = \"app\"\n",
+        data.display(),
+        submission.port(),
+        web.port()
+    );
+    let path = data.join("postel.toml");
+    std::fs::create_dir_all(data).unwrap();
+    std::fs::write(&path, config).unwrap();
+    let stores = postel_server::stores::Stores::open(data, None, Default::default()).unwrap();
+    if stores.mailbox.account("app").is_err() {
+        stores
+            .mailbox
+            .create_account(&mailbox::NewAccount {
+                name: "app".into(),
+                addresses: vec!["app@example.org".into(), "app@paused.example".into()],
+                ..mailbox::NewAccount::default()
+            })
+            .unwrap();
+        stores.mailbox.set_password("app", APP_PASSWORD).unwrap();
+        // Hold everything: the rows stay queued, nothing is delivered.
+        stores
+            .queue
+            .hold_rule_add(queue::HoldRule::default())
+            .unwrap();
+    }
+    let (stop, rx) = watch::channel(false);
+    let task = tokio::spawn(async move { postel_server::serve::run(&path, rx).await });
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let served = Served {
+        base: format!("http://{web}/webapi/v0/"),
+        http: reqwest::Client::new(),
+        submission,
+        stores,
+        stop,
+        task,
+    };
+    for _ in 0..500 {
+        if tokio::net::TcpStream::connect(web).await.is_ok()
+            && tokio::net::TcpStream::connect(submission).await.is_ok()
+        {
+            return served;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("postel serve never listened");
+}
+
+impl Served {
+    async fn call(&self, method: &str, request: Value) -> (u16, Value) {
+        let resp = self
+            .http
+            .post(format!("{}{method}", self.base))
+            .basic_auth("app@example.org", Some(APP_PASSWORD))
+            .header("Content-Type", "application/json")
+            .body(request.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap())
+    }
+
+    /// One message over SMTP submission; the reply to MAIL FROM if it is
+    /// refused, else the reply after DATA.
+    async fn submit(&self, from: &str, to: &str) -> String {
+        let mut c = common::Raw::connect(self.submission).await;
+        assert!(c.cmd("EHLO client.example").await.starts_with("250"));
+        let r = c.cmd(&format!("MAIL FROM:<{from}>")).await;
+        if !r.starts_with("250") {
+            c.cmd("QUIT").await;
+            return r;
+        }
+        assert_eq!(
+            c.cmd(&format!("RCPT TO:<{to}>")).await,
+            "250 2.1.5 recipient ok"
+        );
+        let reply = c
+            .data(&format!("From: <{from}>\r\nSubject: s\r\n\r\nbody\r\n"))
+            .await;
+        c.cmd("QUIT").await;
+        reply
+    }
+
+    fn queued(&self) -> usize {
+        self.stores
+            .queue
+            .list(&queue::Filter::default(), &queue::Sort::default())
+            .unwrap()
+            .len()
+    }
+
+    async fn shutdown(self) {
+        self.stop.send(true).unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_disabled_from_domain_on_the_web_api_and_on_smtp_submission() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve_start(dir.path()).await;
+    let mut paused = send_to("bob@example.com");
+    paused["From"] = json!([{ "Address": "app@paused.example" }]);
+    let (status, body) = s.call("Send", paused.clone()).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["Code"], "domainDisabled");
+    assert_eq!(
+        body["Message"],
+        "the domain of from address app@paused.example is disabled"
+    );
+    let (status, body) = s
+        .call(
+            "SendBatch",
+            json!({ "Messages": [send_to("bob@example.com"), paused] }),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["Code"], "domainDisabled");
+    assert_eq!(
+        body["Message"],
+        "message 1: the domain of from address app@paused.example is disabled"
+    );
+    assert_eq!(s.queued(), 0, "a refused batch queues nothing");
+    assert_eq!(
+        s.submit("app@paused.example", "bob@example.com").await,
+        "451 4.3.0 sender domain temporarily disabled"
+    );
+    assert_eq!(s.queued(), 0);
+    // The enabled domain of the same account still sends both ways.
+    let (status, body) = s.call("Send", send_to("bob@example.com")).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        s.submit("app@example.org", "bob@example.com")
+            .await
+            .starts_with("250 2.0.0 message queued with id ")
+    );
+    assert_eq!(s.queued(), 2);
+    s.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daily_limit_counts_smtp_and_web_api_together_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = serve_start(dir.path()).await;
+    // The web API counts first (its counts are loaded now), then SMTP
+    // submission adds two: both must land in the same totals.
+    let (status, body) = s.call("Send", send_to("a@example.com")).await;
+    assert_eq!(status, 200, "{body}");
+    for to in ["b@example.com", "c@example.com"] {
+        let reply = s.submit("app@example.org", to).await;
+        assert!(reply.starts_with("250 2.0.0 message queued"), "{reply}");
+    }
+    let limit = "max number of messages (3) over past 24h reached, try increasing per-account setting max_outgoing_messages_per_day";
+    let (status, body) = s.call("Send", send_to("a@example.com")).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["Code"], "messageLimitReached");
+    assert_eq!(body["Message"], limit);
+    assert_eq!(
+        s.submit("app@example.org", "d@example.com").await,
+        format!("451 4.7.1 {limit}")
+    );
+    assert_eq!(s.queued(), 3);
+    s.shutdown().await;
+
+    // A new process loads the counts from the queue.
+    let s = serve_start(dir.path()).await;
+    let (status, body) = s.call("Send", send_to("a@example.com")).await;
+    assert_eq!(
+        (status, body["Code"].clone()),
+        (400, json!("messageLimitReached"))
+    );
+    assert_eq!(
+        s.submit("app@example.org", "a@example.com").await,
+        format!("451 4.7.1 {limit}")
+    );
+    assert_eq!(s.queued(), 3);
+    s.shutdown().await;
 }

@@ -122,6 +122,10 @@ pub struct DomainConfig {
     /// Routes for mail from this domain, after account routes.
     #[serde(default)]
     pub routes: Vec<Route>,
+    /// A disabled domain stays configured, but submissions from it (web
+    /// API and SMTP) and incoming mail to it are refused for now.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// An account.

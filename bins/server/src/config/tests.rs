@@ -187,3 +187,24 @@ fn webapi_listener_is_off_unless_given_and_its_path_is_checked() {
         "postel.toml:4: listeners.webapi.address: invalid value \"localhost\": expected an IP address"
     );
 }
+
+#[test]
+fn disabled_domain_reaches_the_policy_and_a_bad_value_names_its_key() {
+    let c = Config::parse(
+        "postel.toml",
+        &format!("{HEAD}[domains.\"Example.org\"]\ndisabled = true\n\n[domains.\"example.net\"]\n"),
+    )
+    .unwrap();
+    assert!(c.domains["Example.org"].disabled);
+    assert!(!c.domains["example.net"].disabled);
+    let p = crate::policy::Policy::from_config(&c);
+    assert!(p.domain_disabled("example.ORG"));
+    assert!(!p.domain_disabled("example.net"));
+    assert!(!p.domain_disabled("other.example"));
+    assert_eq!(
+        err(&format!(
+            "{HEAD}[domains.\"example.org\"]\ndisabled = \"yes\"\n"
+        )),
+        "postel.toml:4: domains.\"example.org\".disabled: invalid type: string \"yes\", expected a boolean"
+    );
+}

@@ -82,7 +82,8 @@ pub struct WebApi {
 
 impl WebApi {
     /// A backend over `stores`; `kick` wakes the delivery engine after an
-    /// enqueue.
+    /// enqueue. Daily limits count in `stores.limits`, shared with a
+    /// [`crate::submission::Submitter::from_stores`] over the same stores.
     pub fn new(
         stores: &Stores,
         policy: Arc<Policy>,
@@ -94,7 +95,7 @@ impl WebApi {
             mailbox: stores.mailbox.clone(),
             policy,
             kick,
-            limits: Arc::new(Tracker::default()),
+            limits: stores.limits.clone(),
             settings,
             accounts: Default::default(),
         }

@@ -118,6 +118,19 @@ fn prepare(
             ),
         ));
     }
+    if composed
+        .from
+        .domain()
+        .is_some_and(|d| policy_all.domain_disabled(d.ascii()))
+    {
+        return Err(ApiError::new(
+            ErrorCode::DomainDisabled,
+            format!(
+                "the domain of from address {} is disabled",
+                composed.from.to_utf8_wire()
+            ),
+        ));
+    }
     let future_release = match req.future_release {
         Some(until) if until > now + FUTURE_RELEASE_MAX => {
             return Err(user("FutureRelease is more than 60 days in the future"));
