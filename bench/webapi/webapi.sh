@@ -27,9 +27,13 @@ HOOK_CONCURRENCY=${HOOK_CONCURRENCY:-32}
 DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-300}
 PASSWORD=benchbench
 
-echo "building (release postel, bench load generators, receiver)..." >&2
-cargo build -q --release -p postel-server
-POSTEL=$ROOT/target/release/postel
+# POSTEL_BIN, LOAD_BIN, RECV_BIN, GEN_BIN run prebuilt copies instead (a
+# neighbour's rebuild then cannot swap a binary mid-run, and nothing is built).
+if [ -z "${POSTEL_BIN:-}" ]; then
+  echo "building (release postel, bench load generators, receiver)..." >&2
+  cargo build -q --release -p postel-server
+fi
+POSTEL=${POSTEL_BIN:-$ROOT/target/release/postel}
 exe() {
   cargo bench -q --bench "$1" --no-run --message-format=json 2>/dev/null | python3 -c 'import json,sys
 name=sys.argv[1]
@@ -37,7 +41,7 @@ for l in sys.stdin:
     m=json.loads(l)
     if m.get("reason")=="compiler-artifact" and m["target"]["name"]==name and m.get("executable"): print(m["executable"])' "$1" | tail -1
 }
-LOAD=$(exe webapi_load); RECV=$(exe webhook_receiver); GEN=$(exe queue_loadgen)
+LOAD=${LOAD_BIN:-$(exe webapi_load)}; RECV=${RECV_BIN:-$(exe webhook_receiver)}; GEN=${GEN_BIN:-$(exe queue_loadgen)}
 for x in "$POSTEL" "$LOAD" "$RECV" "$GEN"; do [ -x "$x" ] || { echo "build failed: $x" >&2; exit 1; }; done
 
 WORK=$(mktemp -d /tmp/postel-wbench.XXXXXX)

@@ -388,6 +388,10 @@ impl Poster {
                     }
                 }
             }
+            // Every request that finished frees its slot now: joining one
+            // per wake-up left the others counted as busy, so each claim
+            // took one hook and paid a commit for it.
+            while tasks.try_join_next().is_some() {}
             let free = self.inner.options.max_in_flight.saturating_sub(tasks.len());
             let mut wait = self.inner.options.poll_interval;
             match self.start(free, &mut tasks).await {
