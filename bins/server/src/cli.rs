@@ -10,7 +10,8 @@ use tokio::sync::watch;
 
 use crate::admin::{self, Paging, Selection};
 use crate::config::Config;
-use crate::config::values::parse_duration;
+use crate::config::localserve::LocalserveConfig;
+use crate::config::values::{Port, Span, parse_duration};
 use crate::localserve;
 use crate::policy::Policy;
 use crate::stores::Stores;
@@ -23,7 +24,8 @@ pub struct Cli {
     /// else ./postel-localserve).
     #[arg(long, global = true)]
     pub dir: Option<PathBuf>,
-    /// Config file whose data_dir admin commands use.
+    /// Config file whose data_dir admin commands use; for localserve, its
+    /// settings file (instead of <dir>/localserve.toml).
     #[arg(short = 'c', long = "config", global = true)]
     pub config: Option<PathBuf>,
     /// What to do.
@@ -34,21 +36,26 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run everything on localhost for trying Postel out.
+    /// Run everything on localhost for trying Postel out. Settings come
+    /// from these flags, else from the file given with --config or else
+    /// <dir>/localserve.toml when present (keys webhook_url, password,
+    /// timeout_hang, smtp_port, submission_port, submissions_port,
+    /// http_port), else the defaults.
     Localserve {
-        /// Password of postel@localhost.
-        #[arg(long, default_value = localserve::DEFAULT_PASSWORD)]
-        password: String,
+        /// Password of postel@localhost [default: postelpostel].
+        #[arg(long)]
+        password: Option<String>,
         /// Post webhooks of every event (incoming mail too) to this URL,
         /// signed with the secret printed at start.
         #[arg(long)]
         webhook_url: Option<String>,
-        /// How long `...timeout` recipients stay silent before 451.
-        #[arg(long, default_value = "1h")]
-        timeout_hang: String,
-        /// Port of the web API on 127.0.0.1 (at /webapi/).
-        #[arg(long, default_value_t = localserve::WEBAPI_PORT)]
-        http_port: u16,
+        /// How long `...timeout` recipients stay silent before 451
+        /// [default: 1h].
+        #[arg(long)]
+        timeout_hang: Option<String>,
+        /// Port of the web API on 127.0.0.1 (at /webapi/) [default: 1080].
+        #[arg(long)]
+        http_port: Option<u16>,
     },
     /// Run a deployment from the config file given with -c.
     Serve,
@@ -378,14 +385,48 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             timeout_hang,
             http_port,
         } => {
-            let hang = parse_duration(timeout_hang)
-                .with_context(|| format!("--timeout-hang {timeout_hang:?} is not a duration"))?;
             let dir = cli
                 .dir
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(localserve::DEFAULT_DIR));
-            let listeners = localserve::Listeners::bind_default().await?;
-            if let Some(url) = webhook_url {
+            let flags = LocalserveConfig {
+                webhook_url: webhook_url.clone(),
+                password: password.clone(),
+                timeout_hang: match timeout_hang {
+                    Some(t) => {
+                        Some(Span(parse_duration(t).with_context(|| {
+                            format!("--timeout-hang {t:?} is not a duration")
+                        })?))
+                    }
+                    None => None,
+                },
+                http_port: http_port.map(Port),
+                ..LocalserveConfig::default()
+            };
+            let settings = match LocalserveConfig::find(cli.config.as_deref(), &dir)? {
+                Some((path, file)) => {
+                    writeln!(out, "settings from {}", path.display())?;
+                    file.overridden_by(flags)
+                }
+                None => flags,
+            };
+            let password = settings
+                .password
+                .clone()
+                .unwrap_or_else(|| localserve::DEFAULT_PASSWORD.to_string());
+            let hang = settings
+                .timeout_hang
+                .map(|s| s.0)
+                .unwrap_or(localserve::DEFAULT_HANG);
+            let port = |p: Option<Port>, default: u16| p.map(|p| p.0).unwrap_or(default);
+            let ports = (
+                port(settings.smtp_port, localserve::PORTS.0),
+                port(settings.submission_port, localserve::PORTS.1),
+                port(settings.submissions_port, localserve::PORTS.2),
+            );
+            let http_port = port(settings.http_port, localserve::WEBAPI_PORT);
+            let listeners = localserve::Listeners::bind_ports(ports).await?;
+            if let Some(url) = &settings.webhook_url {
                 std::fs::create_dir_all(&dir)
                     .with_context(|| format!("creating data directory {}", dir.display()))?;
                 let endpoint = crate::webhooks::localserve_endpoint(&dir, url)?;
@@ -395,14 +436,14 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
                     endpoint.secrets.first().map(String::as_str).unwrap_or("")
                 )?;
             }
-            let web = localserve::bind_webapi(*http_port).await?;
+            let web = localserve::bind_webapi(http_port).await?;
             writeln!(
                 out,
                 "postel localserve: data in {}\n  submission  127.0.0.1:{} (STARTTLS, AUTH PLAIN allowed in plaintext)\n  submissions 127.0.0.1:{} (self-signed certificate)\n  smtp        127.0.0.1:{} (local delivery)\n  account {} password {}\nrecipient local parts ending in temperror, permerror, timeout or a code like 552 simulate failures (prefix mailfrom/rcptto: at that command)",
                 dir.display(),
-                localserve::PORTS.1,
-                localserve::PORTS.2,
-                localserve::PORTS.0,
+                ports.1,
+                ports.2,
+                ports.0,
                 localserve::ADDRESS,
                 password
             )?;
@@ -413,9 +454,9 @@ pub async fn run(cli: Cli, out: &mut dyn Write) -> anyhow::Result<()> {
             out.flush()?;
             let opts = localserve::Options {
                 dir,
-                password: password.clone(),
+                password,
                 hang,
-                webhook_url: webhook_url.clone(),
+                webhook_url: settings.webhook_url,
             };
             localserve::run_with_webapi(opts, listeners, Some(web), shutdown_on_signals()).await
         }

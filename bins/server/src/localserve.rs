@@ -29,6 +29,8 @@ pub const ADDRESS: &str = "postel@localhost";
 pub const DEFAULT_PASSWORD: &str = "postelpostel";
 /// Default data directory.
 pub const DEFAULT_DIR: &str = "postel-localserve";
+/// How long `...timeout` recipients stay silent unless configured.
+pub const DEFAULT_HANG: Duration = Duration::from_secs(3600);
 /// Ports: SMTP (the queue's local delivery target), submission, submissions.
 pub const PORTS: (u16, u16, u16) = (1025, 1587, 1465);
 
@@ -227,15 +229,20 @@ pub struct Listeners {
 impl Listeners {
     /// Binds 127.0.0.1 on the reference's ports.
     pub async fn bind_default() -> anyhow::Result<Listeners> {
+        Listeners::bind_ports(PORTS).await
+    }
+
+    /// Binds 127.0.0.1 on `(smtp, submission, submissions)`.
+    pub async fn bind_ports(ports: (u16, u16, u16)) -> anyhow::Result<Listeners> {
         let bind = |port: u16| async move {
             TcpListener::bind(("127.0.0.1", port))
                 .await
                 .with_context(|| format!("binding 127.0.0.1:{port}"))
         };
         Ok(Listeners {
-            smtp: bind(PORTS.0).await?,
-            submission: bind(PORTS.1).await?,
-            submissions: bind(PORTS.2).await?,
+            smtp: bind(ports.0).await?,
+            submission: bind(ports.1).await?,
+            submissions: bind(ports.2).await?,
         })
     }
 }

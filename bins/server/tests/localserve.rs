@@ -290,3 +290,203 @@ async fn localserve_round_trip_delivers_into_inbox_and_permerror_gives_a_failure
     stop.send(true).unwrap();
     task.await.unwrap().unwrap();
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `postel --dir DIR localserve ARGS`, read up to the end of its banner
+/// (the web API line); the child and the banner. The callers kill and
+/// wait for the child.
+#[allow(clippy::zombie_processes)]
+fn spawn_localserve(dir: &std::path::Path, args: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_postel"))
+        .arg("--dir")
+        .arg(dir)
+        .arg("localserve")
+        .args(args)
+        .env("POSTEL_LOG", "off")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut banner = String::new();
+    loop {
+        let mut line = String::new();
+        if out.read_line(&mut line).unwrap() == 0 {
+            let status = child.wait().unwrap();
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            panic!("localserve ended ({status}) after {banner:?}: {err}");
+        }
+        banner.push_str(&line);
+        if line.starts_with("web API:") {
+            return (child, banner);
+        }
+    }
+}
+
+/// One HTTP request taken on `listener` (answered 204): its request line
+/// and headers. Panics when none comes within a minute.
+async fn take_request(listener: &TcpListener) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let (stream, _) = tokio::time::timeout(Duration::from_secs(60), listener.accept())
+        .await
+        .expect("no webhook request within a minute")
+        .unwrap();
+    let mut reader = tokio::io::BufReader::new(stream);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).await.unwrap();
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        head.push_str(&line);
+    }
+    reader
+        .get_mut()
+        .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    head
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn localserve_toml_in_the_data_dir_gives_ports_password_and_webhook_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = format!("http://{}/hook", receiver.local_addr().unwrap());
+    let (smtp, sub, subs, http) = (free_port(), free_port(), free_port(), free_port());
+    std::fs::write(
+        dir.path().join("localserve.toml"),
+        format!(
+            "webhook_url = \"{hook_url}\"\npassword = \"file-pass-1\"\ntimeout_hang = \"1s\"\n\
+             smtp_port = {smtp}\nsubmission_port = {sub}\nsubmissions_port = {subs}\nhttp_port = {http}\n"
+        ),
+    )
+    .unwrap();
+    let (mut child, banner) = spawn_localserve(dir.path(), &[]);
+    let secret = std::fs::read_to_string(dir.path().join("webhook-secret")).unwrap();
+    assert_eq!(
+        banner,
+        format!(
+            "settings from {}\n\
+             webhooks: every event of the account is posted to {hook_url}, signed (Standard Webhooks) with secret {}\n\
+             postel localserve: data in {}\n  submission  127.0.0.1:{sub} (STARTTLS, AUTH PLAIN allowed in plaintext)\n  \
+             submissions 127.0.0.1:{subs} (self-signed certificate)\n  smtp        127.0.0.1:{smtp} (local delivery)\n  \
+             account postel@localhost password file-pass-1\n\
+             recipient local parts ending in temperror, permerror, timeout or a code like 552 simulate failures (prefix mailfrom/rcptto: at that command)\n\
+             web API: http://127.0.0.1:{http}/webapi/v0/ (HTTP Basic with the account above)\n",
+            dir.path().join("localserve.toml").display(),
+            secret.trim(),
+            dir.path().display(),
+        )
+    );
+    // The file's password and port take a submission; its delivery's
+    // webhook goes to the file's URL.
+    let addr: SocketAddr = format!("127.0.0.1:{sub}").parse().unwrap();
+    let mut c = loop {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            break Raw::connect(addr).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    c.login("postel@localhost", "file-pass-1").await;
+    c.cmd("MAIL FROM:<postel@localhost>").await;
+    c.cmd("RCPT TO:<bob@example.com>").await;
+    assert!(
+        c.data("Subject: x\r\n\r\nbody\r\n")
+            .await
+            .starts_with("250 ")
+    );
+    c.cmd("QUIT").await;
+    let head = take_request(&receiver).await;
+    assert!(head.starts_with("POST /hook HTTP/1.1\r\n"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("\r\nwebhook-signature: v1,"),
+        "{head}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
+fn localserve_flags_win_over_the_config_file_given_with_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mine.toml");
+    let (smtp, sub, subs, file_http, flag_http) = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    );
+    std::fs::write(
+        &file,
+        format!(
+            "webhook_url = \"http://127.0.0.1:9/from-file\"\npassword = \"file-pass-2\"\n\
+             smtp_port = {smtp}\nsubmission_port = {sub}\nsubmissions_port = {subs}\nhttp_port = {file_http}\n"
+        ),
+    )
+    .unwrap();
+    let flag_http_s = flag_http.to_string();
+    let (mut child, banner) = spawn_localserve(
+        dir.path(),
+        &[
+            "--config",
+            file.to_str().unwrap(),
+            "--webhook-url",
+            "http://127.0.0.1:9/from-flag",
+            "--http-port",
+            &flag_http_s,
+        ],
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let lines: Vec<&str> = banner.lines().collect();
+    assert_eq!(lines[0], format!("settings from {}", file.display()));
+    assert!(
+        lines[1].starts_with(
+            "webhooks: every event of the account is posted to http://127.0.0.1:9/from-flag, "
+        ),
+        "{banner}"
+    );
+    assert!(banner.contains("\n  account postel@localhost password file-pass-2\n"));
+    assert!(
+        banner.ends_with(&format!(
+            "web API: http://127.0.0.1:{flag_http}/webapi/v0/ (HTTP Basic with the account above)\n"
+        )),
+        "{banner}"
+    );
+}
+
+#[test]
+fn invalid_localserve_toml_stops_localserve_with_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("localserve.toml");
+    std::fs::write(&file, "password = \"p\"\nwebhook_url = \"not a url\"\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_postel"))
+        .arg("--dir")
+        .arg(dir.path())
+        .arg("localserve")
+        .env("POSTEL_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        format!(
+            "postel: {}:2: webhook_url: \"not a url\" is not an http or https URL with a host\n",
+            file.display()
+        )
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "");
+}

@@ -3,6 +3,7 @@
 //! Every error names the file, the line and the key:
 //! `postel.toml:12: transports.relay.submission.port: invalid value "x": expected a port number`.
 
+pub mod localserve;
 mod locate;
 mod model;
 mod validate;
@@ -76,47 +77,7 @@ impl Config {
 
     /// Parses and validates `source`; `file` names it in errors.
     pub fn parse(file: &str, source: &str) -> Result<Config, ConfigError> {
-        let problem = |offset: usize, key: String, message: String| ConfigProblem {
-            file: file.to_string(),
-            line: line_of(source, offset),
-            key,
-            message,
-        };
-        let doc = match toml::de::DeTable::parse(source) {
-            Ok(doc) => doc,
-            Err(e) => {
-                let offset = e.span().map(|s| s.start).unwrap_or(0);
-                return Err(ConfigError::Invalid(vec![problem(
-                    offset,
-                    String::new(),
-                    e.message().trim_end().to_string(),
-                )]));
-            }
-        };
-        let config: Config = match toml::from_str(source) {
-            Ok(c) => c,
-            Err(e) => {
-                let offset = e.span().map(|s| s.start).unwrap_or(0);
-                let key = locate::path_at(&doc, offset).to_string();
-                return Err(ConfigError::Invalid(vec![problem(
-                    offset,
-                    key,
-                    e.message().trim_end().to_string(),
-                )]));
-            }
-        };
-        let problems: Vec<ConfigProblem> = validate::validate(&config)
-            .into_iter()
-            .map(|(path, message)| {
-                let offset = locate::offset_of(&doc, &path).unwrap_or(0);
-                problem(offset, path.to_string(), message)
-            })
-            .collect();
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(ConfigError::Invalid(problems))
-        }
+        parse_located(file, source, validate::validate)
     }
 
     /// The catchall separator of an account as a char.
@@ -125,6 +86,56 @@ impl Config {
             .get(account)
             .and_then(|a| a.catchall_separator.as_deref())
             .and_then(|s| s.chars().next())
+    }
+}
+
+/// Deserializes `source` into `T` and runs `check` over it; every problem
+/// is located by the key path it names (file:line: key: message).
+pub(crate) fn parse_located<T: serde::de::DeserializeOwned>(
+    file: &str,
+    source: &str,
+    check: impl FnOnce(&T) -> Vec<(KeyPath, String)>,
+) -> Result<T, ConfigError> {
+    let problem = |offset: usize, key: String, message: String| ConfigProblem {
+        file: file.to_string(),
+        line: line_of(source, offset),
+        key,
+        message,
+    };
+    let doc = match toml::de::DeTable::parse(source) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            return Err(ConfigError::Invalid(vec![problem(
+                offset,
+                String::new(),
+                e.message().trim_end().to_string(),
+            )]));
+        }
+    };
+    let value: T = match toml::from_str(source) {
+        Ok(v) => v,
+        Err(e) => {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let key = locate::path_at(&doc, offset).to_string();
+            return Err(ConfigError::Invalid(vec![problem(
+                offset,
+                key,
+                e.message().trim_end().to_string(),
+            )]));
+        }
+    };
+    let problems: Vec<ConfigProblem> = check(&value)
+        .into_iter()
+        .map(|(path, message)| {
+            let offset = locate::offset_of(&doc, &path).unwrap_or(0);
+            problem(offset, path.to_string(), message)
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid(problems))
     }
 }
 
