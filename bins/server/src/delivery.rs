@@ -109,11 +109,12 @@ pub fn engine_config(c: &Config) -> EngineConfig {
                 .insert(key, d.routes.iter().map(route).collect());
         }
     }
-    let transports: BTreeMap<String, Transport> = c
+    let mut transports: BTreeMap<String, Transport> = c
         .transports
         .iter()
         .filter_map(|(n, t)| transport(t).map(|t| (n.clone(), t)))
         .collect();
+    disabled_domain_routes(c, &mut routes, &mut transports);
     let defaults = EngineConfig::default();
     let t = &c.timeouts;
     let pick = |v: Option<crate::config::values::Span>, d: std::time::Duration| {
@@ -151,6 +152,57 @@ pub fn engine_config(c: &Config) -> EngineConfig {
         routes,
         transports,
         ..EngineConfig::default()
+    }
+}
+
+/// The transport that holds back mail from a disabled domain. Its name
+/// has characters a config's transport names would need quoting for.
+pub const DISABLED_DOMAIN_TRANSPORT: &str = "(disabled domain)";
+
+/// Mail queued from a domain that is now disabled is not sent: a route
+/// ahead of every other one (account routes included) for each disabled
+/// sender domain leads to a temporary failure, the reference's "domain of
+/// sender temporarily disabled", so it goes out once the domain is enabled
+/// again within the retry schedule.
+fn disabled_domain_routes(
+    c: &Config,
+    routes: &mut Routes,
+    transports: &mut BTreeMap<String, Transport>,
+) {
+    let disabled: Vec<String> = c
+        .domains
+        .iter()
+        .filter(|(_, d)| d.disabled)
+        .map(|(name, _)| {
+            smtp::Domain::parse(name)
+                .map(|d| d.unicode().to_lowercase())
+                .unwrap_or_else(|_| name.to_lowercase())
+        })
+        .collect();
+    if disabled.is_empty() {
+        return;
+    }
+    transports.insert(
+        DISABLED_DOMAIN_TRANSPORT.to_string(),
+        Transport::Fail(FailTransport {
+            code: 451,
+            enhanced: (3, 0),
+            message: "domain of sender temporarily disabled".into(),
+        }),
+    );
+    let first = Route {
+        from_domains: disabled.clone(),
+        ..Route::to(DISABLED_DOMAIN_TRANSPORT)
+    };
+    for list in routes.account.values_mut() {
+        list.insert(0, first.clone());
+    }
+    for domain in disabled {
+        routes
+            .domain
+            .entry(domain)
+            .or_default()
+            .insert(0, first.clone());
     }
 }
 
@@ -304,6 +356,51 @@ mod tests {
                 enhanced: (7, 0),
                 message: "sending to this domain is disabled".into(),
             })
+        );
+    }
+
+    #[test]
+    fn mail_from_a_disabled_domain_goes_to_a_temporary_failure_before_any_other_route() {
+        let c = Config::parse(
+            "postel.toml",
+            "hostname = \"mail.example.org\"\ndata_dir = \"/tmp/postel\"\n\
+             [domains.\"Example.org\"]\ndisabled = true\nroutes = [{ transport = \"relay\" }]\n\
+             [domains.\"example.net\"]\n\
+             [accounts.app]\naddresses = [\"app@example.org\"]\nroutes = [{ transport = \"relay\" }]\n\
+             [transports.relay.direct]\n",
+        )
+        .unwrap();
+        let e = engine_config(&c);
+        let first = Route {
+            from_domains: vec!["example.org".into()],
+            ..Route::to(DISABLED_DOMAIN_TRANSPORT)
+        };
+        assert_eq!(
+            e.routes.account["app"],
+            vec![first.clone(), Route::to("relay")]
+        );
+        assert_eq!(
+            e.routes.domain["example.org"],
+            vec![first, Route::to("relay")]
+        );
+        assert!(!e.routes.domain.contains_key("example.net"));
+        assert_eq!(
+            e.transports[DISABLED_DOMAIN_TRANSPORT],
+            Transport::Fail(FailTransport {
+                code: 451,
+                enhanced: (3, 0),
+                message: "domain of sender temporarily disabled".into(),
+            })
+        );
+        let plain = Config::parse(
+            "postel.toml",
+            "hostname = \"mail.example.org\"\ndata_dir = \"/tmp/postel\"\n[domains.\"example.org\"]\n",
+        )
+        .unwrap();
+        assert!(
+            !engine_config(&plain)
+                .transports
+                .contains_key(DISABLED_DOMAIN_TRANSPORT)
         );
     }
 
