@@ -302,6 +302,19 @@ pub trait Store: Send + Sync {
     /// Records how a claimed hook's attempt ended: retires it when
     /// delivered or out of attempts.
     fn hook_complete(&self, id: i64, result: HookResult) -> Result<HookDone, StoreError>;
+    /// [`Store::hook_complete`] for several attempts in one write; the
+    /// outcomes in the same order. The write may be committed without
+    /// waiting for the disk: a lost outcome means the hook is posted again
+    /// with the same webhook-id (at-least-once; receivers dedupe).
+    fn hooks_complete(
+        &self,
+        done: Vec<(i64, HookResult)>,
+    ) -> Result<Vec<Result<HookDone, StoreError>>, StoreError> {
+        Ok(done
+            .into_iter()
+            .map(|(id, result)| self.hook_complete(id, result))
+            .collect())
+    }
     /// The earliest due time of a pending hook.
     fn hooks_next_due(&self) -> Result<Option<SystemTime>, StoreError>;
     /// Hooks of `account` ("" = all): pending ones by id ascending after

@@ -549,6 +549,40 @@ pub(crate) fn complete(
     Ok(HookDone::Gone)
 }
 
+/// Records several attempts' outcomes, each in its own savepoint so one
+/// that fails leaves the others recorded.
+///
+/// The poster hands these in one write that the store commits relaxed (not
+/// waiting for the disk when nothing durable shares the commit). That is a
+/// deliberate at-least-once trade-off: every attempt was registered durably
+/// when it was claimed, so a power failure that loses an outcome loses no
+/// hook; a lost success is posted again after its backoff with the same
+/// webhook-id, which Standard Webhooks receivers dedupe, and a lost failure
+/// only drops that attempt's result text.
+pub(crate) fn complete_many(
+    conn: &Connection,
+    shared: &Shared,
+    done: Vec<(i64, HookResult)>,
+) -> Result<Vec<Result<HookDone, StoreError>>, StoreError> {
+    let step = |sql: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut st| st.execute([]))
+            .map(|_| ())
+            .map_err(db("recording hook results"))
+    };
+    let mut out = Vec::with_capacity(done.len());
+    for (id, result) in done {
+        step("SAVEPOINT hook_done")?;
+        let outcome = complete(conn, shared, id, result);
+        if outcome.is_err() {
+            step("ROLLBACK TO hook_done")?;
+        }
+        step("RELEASE hook_done")?;
+        out.push(outcome);
+    }
+    Ok(out)
+}
+
 pub(crate) fn next_due(conn: &Connection) -> Result<Option<SystemTime>, StoreError> {
     conn.query_row("SELECT MIN(next_attempt) FROM hooks", [], |r| {
         r.get::<_, Option<i64>>(0)

@@ -621,6 +621,13 @@ impl Store for SqliteStore {
         self.write(move |c, s| hooks::complete(c, s, id, result))
     }
 
+    fn hooks_complete(
+        &self,
+        done: Vec<(i64, HookResult)>,
+    ) -> Result<Vec<Result<HookDone, StoreError>>, StoreError> {
+        self.write_relaxed(move |c, s| hooks::complete_many(c, s, done))
+    }
+
     fn hooks_next_due(&self) -> Result<Option<SystemTime>, StoreError> {
         self.read(hooks::next_due)
     }

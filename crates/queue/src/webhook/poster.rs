@@ -11,7 +11,8 @@ use tokio::task::JoinSet;
 use webapi::webhook::{Incoming, Outgoing, OutgoingEvent};
 
 use super::{
-    ClaimedHook, Endpoint, EventKind, HookClaim, HookResult, MAX_RESPONSE_BYTES, signature_header,
+    ClaimedHook, Endpoint, EventKind, HookClaim, HookDone, HookResult, MAX_RESPONSE_BYTES,
+    signature_header,
 };
 use crate::clock::Clock;
 use crate::store::{Store, StoreError};
@@ -70,6 +71,24 @@ struct Inner {
     options: PosterOptions,
     kick: Notify,
     in_flight: Mutex<BTreeMap<(String, String), usize>>,
+    done: Mutex<Completions>,
+}
+
+/// An attempt's outcome waiting to be written, and who waits for it.
+type Completion = (
+    i64,
+    HookResult,
+    tokio::sync::oneshot::Sender<Result<HookDone, StoreError>>,
+);
+
+/// Outcomes of finished requests waiting for one shared write: one write
+/// per finished request was a writer request, a savepoint and a blocking
+/// thread each, competing with the deliveries that queue the hooks.
+#[derive(Default)]
+struct Completions {
+    waiting: Vec<Completion>,
+    /// A flush task is running; it takes what arrives meanwhile too.
+    flushing: bool,
 }
 
 /// Delivers due hooks of a store.
@@ -228,6 +247,7 @@ impl Poster {
                 options,
                 kick: Notify::new(),
                 in_flight: Mutex::new(BTreeMap::new()),
+                done: Mutex::new(Completions::default()),
             }),
         })
     }
@@ -332,14 +352,73 @@ impl Poster {
             error = %result.error,
             "webhook attempt done"
         );
-        let store = Arc::clone(&self.inner.store);
         let id = record.id;
-        match blocking(move || store.hook_complete(id, result)).await {
+        // The slot stays taken until the outcome is written, as before the
+        // outcomes were batched: run_due's callers see every hook retired.
+        match self.complete(id, result).await {
             Ok(done) => {
                 tracing::debug!(target: "queue", hook = id, ?done, "webhook outcome recorded")
             }
             Err(err) => {
                 tracing::error!(target: "queue", hook = id, error = %err, "recording webhook outcome")
+            }
+        }
+    }
+
+    /// Writes an attempt's outcome together with those of the other
+    /// requests that finished meanwhile.
+    async fn complete(&self, id: i64, result: HookResult) -> Result<HookDone, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let lead = {
+            let mut done = self.inner.done.lock().unwrap_or_else(|e| e.into_inner());
+            done.waiting.push((id, result, tx));
+            !std::mem::replace(&mut done.flushing, true)
+        };
+        if lead {
+            // Its own task: a request aborted at shutdown must not strand
+            // the others' outcomes.
+            let this = self.clone();
+            tokio::spawn(async move { this.flush().await });
+        }
+        rx.await
+            .map_err(|_| StoreError::Commit("webhook outcome writer stopped".into()))?
+    }
+
+    async fn flush(&self) {
+        loop {
+            let batch = {
+                let mut done = self.inner.done.lock().unwrap_or_else(|e| e.into_inner());
+                if done.waiting.is_empty() {
+                    done.flushing = false;
+                    return;
+                }
+                std::mem::take(&mut done.waiting)
+            };
+            let mut items = Vec::with_capacity(batch.len());
+            let mut replies = Vec::with_capacity(batch.len());
+            for (id, result, reply) in batch {
+                items.push((id, result));
+                replies.push(reply);
+            }
+            let store = Arc::clone(&self.inner.store);
+            match blocking(move || store.hooks_complete(items)).await {
+                Ok(outcomes) => {
+                    let mut outcomes = outcomes.into_iter();
+                    for reply in replies {
+                        let outcome = outcomes.next().unwrap_or_else(|| {
+                            Err(StoreError::Commit(
+                                "no outcome for a webhook attempt".into(),
+                            ))
+                        });
+                        let _ = reply.send(outcome);
+                    }
+                }
+                Err(err) => {
+                    let reason = err.to_string();
+                    for reply in replies {
+                        let _ = reply.send(Err(StoreError::Commit(reason.clone())));
+                    }
+                }
             }
         }
     }
