@@ -101,3 +101,78 @@ async fn record(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Job>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::model::{AttemptResult, ClaimRequest, Outcome, Submission};
+    use crate::{Options, SqliteStore};
+
+    fn delivered(id: i64) -> Completion {
+        Completion {
+            id,
+            outcome: Outcome::Delivered,
+            result: AttemptResult {
+                success: true,
+                code: 250,
+                ..AttemptResult::default()
+            },
+            dialed_ips: BTreeMap::new(),
+            dsn_msg_id: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn completions_waiting_together_are_recorded_in_one_store_request() {
+        let dir = tempfile::tempdir().unwrap();
+        let store =
+            Arc::new(SqliteStore::open(dir.path().join("q.db"), Options::default()).unwrap());
+        let mut ids = Vec::new();
+        for to in ["a@one.example", "b@two.example", "c@three.example"] {
+            let sub = Submission::new(
+                "acct",
+                smtp::Address::parse("s@example.org").ok(),
+                vec![smtp::Address::parse(to).unwrap()],
+                b"Subject: t\r\n\r\nx\r\n".to_vec(),
+            );
+            ids.extend(store.enqueue(sub).unwrap());
+        }
+        let claimed = store
+            .claim_and_begin(ClaimRequest {
+                node: "n".into(),
+                lease: Duration::from_secs(300),
+                max_batches: 10,
+                domain: None,
+                skip_domains: vec![],
+            })
+            .unwrap();
+        assert_eq!(claimed.len(), 3);
+
+        // Three deliveries hand in their outcomes before the recording
+        // task runs: it takes them all at once.
+        let completer = Completer::new();
+        let mut answers = Vec::new();
+        for id in &ids {
+            let (answer, done) = oneshot::channel();
+            let job = Job {
+                completions: vec![delivered(*id)],
+                answer,
+            };
+            assert!(completer.tx.send(job).is_ok());
+            answers.push(done);
+        }
+        let before = store.writer_stats();
+        let task = completer.start(store.clone()).unwrap();
+        for done in answers {
+            assert_eq!(done.await.unwrap().unwrap(), vec![Completed::Delivered]);
+        }
+        let after = store.writer_stats();
+        assert_eq!(after.requests - before.requests, 1);
+        assert_eq!(after.commits - before.commits, 1);
+        assert_eq!(store.get(ids[0]).unwrap(), None);
+        task.abort();
+    }
+}
