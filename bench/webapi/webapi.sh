@@ -13,7 +13,8 @@
 # Figures: "Send/s" = calls answered 200 / load generator wall time; p50/p99 =
 # Send call latency; "delivered/s" = messages / time from the generator's start
 # until the sink counted all; "webhooks/s" = messages / time from the start
-# until the receiver counted a webhook for each.
+# until the receiver counted a webhook for each; "CPU s" = postel's user+system
+# CPU seconds over that span (steadier than the rates on a shared machine).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -61,6 +62,9 @@ now() { date +%s.%N; }
 kv() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<< "$2"; }
 stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 sink_count() { tr '\r' '\n' < "$WORK/sink.counters" | grep -o 'mesg=[0-9]*' | tail -1 | cut -d= -f2; }
+cpu_s() { python3 -c 'import os,sys
+f=open(f"/proc/{sys.argv[1]}/stat").read().rsplit(")",1)[1].split()
+print((int(f[11])+int(f[12]))/os.sysconf("SC_CLK_TCK"))' "$POSTEL_PID"; }
 hook_count() { sed -n 's/.*count=\([0-9]*\).*/\1/p' "$WORK/hooks.count" 2>/dev/null; }
 
 # wait_for COUNTER TARGET: until the counter reaches TARGET or DRAIN_TIMEOUT; prints the end time.
@@ -117,17 +121,19 @@ echo "postel: queue.concurrency=$CONCURRENCY per_domain_concurrency=$PER_DOMAIN 
 "$LOAD" --addr "127.0.0.1:$WEBPORT" --auth "$AUTH" --conns 2 --messages 50 --domains 10 --size 1024 --tag warm > /dev/null
 wait_for sink_count 50 > /dev/null; wait_for hook_count 50 > /dev/null
 
-printf '\n%-24s %9s %8s %8s %12s %11s  %s\n' "path" "calls/s" "p50 ms" "p99 ms" "delivered/s" "webhooks/s" note
+printf '\n%-24s %9s %8s %8s %12s %11s %6s  %s\n' "path" "calls/s" "p50 ms" "p99 ms" "delivered/s" "webhooks/s" "CPU s" note
 run() { # name command...
   local name=$1; shift
   local s0 h0; s0=$(sink_count); s0=${s0:-0}; h0=$(hook_count); h0=${h0:-0}
+  local c0; c0=$(cpu_s)
   local t0 out; t0=$(now)
   out=$("$@")
   local ok; ok=$(kv calls "$out"); [ -z "$ok" ] && ok=$(kv accepted "$out")
   local td th; td=$(wait_for sink_count $((s0 + ok))); th=$(wait_for hook_count $((h0 + ok)))
+  local cpu; cpu=$(python3 -c "print(f'{$(cpu_s) - $c0:.2f}')")
   local d w; d=$(python3 -c "print(f'{$ok / ($td - $t0):.0f}')"); w=$(python3 -c "print(f'{$ok / ($th - $t0):.0f}')")
   local note="ok"; [ "$(kv failed "$out")" != 0 ] && note="failed=$(kv failed "$out")"
-  printf '%-24s %9s %8s %8s %12s %11s  %s\n' "$name" "$(kv rate "$out")" "$(kv p50_ms "$out")" "$(kv p99_ms "$out")" "$d" "$w" "$note"
+  printf '%-24s %9s %8s %8s %12s %11s %6s  %s\n' "$name" "$(kv rate "$out")" "$(kv p50_ms "$out")" "$(kv p99_ms "$out")" "$d" "$w" "$cpu" "$note"
 }
 run "web API Send ($CONNS conns)" "$LOAD" --addr "127.0.0.1:$WEBPORT" --auth "$AUTH" --conns "$CONNS" \
   --messages "$MSGS" --domains 10 --size 1024 --tag web

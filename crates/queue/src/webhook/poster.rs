@@ -72,6 +72,30 @@ struct Inner {
     kick: Notify,
     in_flight: Mutex<BTreeMap<(String, String), usize>>,
     done: Mutex<Completions>,
+    /// Requests between their claim and their HTTP response.
+    posting: std::sync::atomic::AtomicUsize,
+    /// Woken when a request got its response and freed its slot.
+    freed: Notify,
+}
+
+/// A request's place within the limits (all endpoints, and its endpoint);
+/// given back when its response is in, before its outcome is written: the
+/// limits bound requests at the receivers, and the attempt registered at
+/// the claim keeps the hook from being claimed again meanwhile.
+struct Slot {
+    poster: Poster,
+    key: (String, String),
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.poster.busy(&self.key, -1);
+        self.poster
+            .inner
+            .posting
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.poster.inner.freed.notify_one();
+    }
 }
 
 /// An attempt's outcome waiting to be written, and who waits for it.
@@ -248,6 +272,8 @@ impl Poster {
                 kick: Notify::new(),
                 in_flight: Mutex::new(BTreeMap::new()),
                 done: Mutex::new(Completions::default()),
+                posting: std::sync::atomic::AtomicUsize::new(0),
+                freed: Notify::new(),
             }),
         })
     }
@@ -293,16 +319,20 @@ impl Poster {
         for hook in claimed {
             let key = (hook.record.account.clone(), hook.record.endpoint_id.clone());
             self.busy(&key, 1);
+            self.inner
+                .posting
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let slot = Slot {
+                poster: self.clone(),
+                key,
+            };
             let this = self.clone();
-            tasks.spawn(async move {
-                this.deliver(hook).await;
-                this.busy(&key, -1);
-            });
+            tasks.spawn(async move { this.deliver(hook, slot).await });
         }
         Ok(n)
     }
 
-    async fn deliver(&self, hook: ClaimedHook) {
+    async fn deliver(&self, hook: ClaimedHook, slot: Slot) {
         let record = hook.record;
         let settings = self.inner.store.webhooks();
         let start_ms = crate::time::to_ms(self.inner.clock.now());
@@ -332,6 +362,7 @@ impl Poster {
                 body: String::new(),
             },
         };
+        drop(slot);
         let result = HookResult {
             start_ms,
             duration_ms: started.elapsed().as_millis().min(i64::MAX as u128) as i64,
@@ -353,8 +384,8 @@ impl Poster {
             "webhook attempt done"
         );
         let id = record.id;
-        // The slot stays taken until the outcome is written, as before the
-        // outcomes were batched: run_due's callers see every hook retired.
+        // The task lasts until the outcome is written: run_due's callers
+        // see every hook retired.
         match self.complete(id, result).await {
             Ok(done) => {
                 tracing::debug!(target: "queue", hook = id, ?done, "webhook outcome recorded")
@@ -467,11 +498,15 @@ impl Poster {
                     }
                 }
             }
-            // Every request that finished frees its slot now: joining one
-            // per wake-up left the others counted as busy, so each claim
-            // took one hook and paid a commit for it.
+            // Slots are counted by requests awaiting their response, not by
+            // tasks: counting unjoined finished tasks as busy made each claim
+            // take one hook and pay a commit for it.
             while tasks.try_join_next().is_some() {}
-            let free = self.inner.options.max_in_flight.saturating_sub(tasks.len());
+            let posting = self
+                .inner
+                .posting
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let free = self.inner.options.max_in_flight.saturating_sub(posting);
             let mut wait = self.inner.options.poll_interval;
             match self.start(free, &mut tasks).await {
                 Ok(_) => {
@@ -496,6 +531,7 @@ impl Poster {
                 () = &mut shutdown => break,
                 () = self.inner.kick.notified() => {}
                 () = waker.notified() => {}
+                () = self.inner.freed.notified() => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 () = tokio::time::sleep(wait) => {}
             }
