@@ -227,16 +227,6 @@ pub trait Store: Send + Sync {
     fn history_by_from_id(&self, from_id: &str) -> Result<Option<RetiredMessage>, StoreError>;
     /// Deletes history rows whose keep-until has passed; returns how many.
     fn cleanup_history(&self) -> Result<u64, StoreError>;
-    /// An incoming bounce (DSN action "failed") for a retired row: appends an "incoming message"
-    /// result with the bounce's reply, marks the row failed and applies the
-    /// suppression rule. Returns whether the address was suppressed now.
-    fn record_bounce(
-        &self,
-        id: i64,
-        code: u16,
-        enhanced: Option<smtp::EnhancedCode>,
-        lines: Vec<String>,
-    ) -> Result<bool, StoreError>;
 
     /// The retired messages an incoming bounce received by `account` is
     /// about, one per matched DSN recipient: only rows of `account` within
@@ -397,7 +387,7 @@ pub trait Store: Send + Sync {
     fn suppressions(&self, account: &str) -> Result<Vec<Suppression>, StoreError>;
     /// The automatic rule, for a final failure with an SMTP code, called once
     /// the failure is in the history (the store's own [`Store::complete`]
-    /// and [`Store::record_bounce`] call it): suppresses at once for the
+    /// and [`Store::apply_dsn_event`] call it): suppresses at once for the
     /// codes of [`crate::suppresses_immediately`], otherwise when the last
     /// three counted history outcomes of this account for this exact address
     /// (delivered or failed; admin fails and drops and suppressed rows do

@@ -296,11 +296,11 @@ fn incoming_bounce_marks_history_failed_and_may_suppress() {
     attempt(&env, id, Outcome::Delivered, reply(250, "", "ok"));
     env.clock.advance(Duration::from_secs(60));
     let enhanced = "5.2.1".parse().ok();
-    assert!(
-        env.store
-            .record_bounce(id, 554, enhanced, vec!["mailbox disabled".into()])
-            .unwrap()
-    );
+    let applied = env
+        .store
+        .apply_dsn_event("mjl", id, bounce_event(554, enhanced, "mailbox disabled"))
+        .unwrap();
+    assert!(applied.suppressing);
     let h = &env
         .store
         .history(
@@ -360,7 +360,8 @@ fn incoming_bounce_marks_history_failed_and_may_suppress() {
         "delivery failure from DSN with smtp code 554, enhanced code \"5.2.1\""
     );
     assert!(matches!(
-        env.store.record_bounce(9999, 550, None, vec![]),
+        env.store
+            .apply_dsn_event("mjl", 9999, bounce_event(550, None, "")),
         Err(StoreError::NotFound { .. })
     ));
 }
@@ -444,4 +445,21 @@ fn manual_suppressions_add_lookup_list_remove() {
             .suppress_after_failure("mjl", "new@mox.example", 554, None, FailureSource::Dsn)
             .unwrap()
     );
+}
+
+/// An incoming DSN's "failed" action for one recipient.
+fn bounce_event(code: u16, enhanced: Option<smtp::EnhancedCode>, text: &str) -> DsnEvent {
+    DsnEvent {
+        action: dsn::Action::Failed,
+        code,
+        enhanced,
+        lines: if text.is_empty() {
+            vec![]
+        } else {
+            vec![text.into()]
+        },
+        reason: None,
+        hard: false,
+        dsn_msg_id: 0,
+    }
 }

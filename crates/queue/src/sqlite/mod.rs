@@ -541,16 +541,6 @@ impl Store for SqliteStore {
         })
     }
 
-    fn record_bounce(
-        &self,
-        id: i64,
-        code: u16,
-        enhanced: Option<smtp::EnhancedCode>,
-        lines: Vec<String>,
-    ) -> Result<bool, StoreError> {
-        self.write(move |c, s| ops::record_bounce(c, s, id, code, enhanced, lines))
-    }
-
     fn match_bounce(
         &self,
         account: &str,

@@ -869,50 +869,6 @@ pub(crate) fn get_retired(
     .map_err(db("reading history row"))
 }
 
-pub(crate) fn record_bounce(
-    conn: &Connection,
-    shared: &Shared,
-    id: i64,
-    code: u16,
-    enhanced: Option<smtp::EnhancedCode>,
-    lines: Vec<String>,
-) -> Result<bool, StoreError> {
-    let now = shared.clock.now();
-    let mut r = get_retired(conn, id)?.ok_or_else(|| StoreError::NotFound {
-        what: format!("history row {id}"),
-    })?;
-    r.message.results.push(AttemptResult {
-        start_ms: to_ms(now),
-        code,
-        enhanced_code: enhanced.map(|e| e.to_string()).unwrap_or_default(),
-        reply_lines: lines,
-        error: "incoming message".into(),
-        ..AttemptResult::default()
-    });
-    let results = serde_json::to_string(&r.message.results).map_err(|e| StoreError::Corrupt {
-        id,
-        field: "results",
-        reason: e.to_string(),
-    })?;
-    conn.execute(
-        "UPDATE retired SET results = ?1, success = 0, event = 'failed', by_admin = 0, last_activity = ?2 WHERE id = ?3",
-        params![results, to_ms(now), id],
-    )
-    .map_err(db("recording bounce"))?;
-    if code == 0 {
-        return Ok(false);
-    }
-    suppress_after_failure(
-        conn,
-        shared,
-        &r.message.account,
-        &r.message.recipient,
-        code,
-        enhanced,
-        FailureSource::Dsn,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
