@@ -6,10 +6,11 @@
 //! then the body's Content-Type. Bcc never appears in the message. The body
 //! nests multipart/mixed (attachments) ⊃ multipart/related (inline files) ⊃
 //! multipart/alternative (text, HTML, alternative files), each level only
-//! when needed. Text is 7bit when it is ASCII with short lines, else
-//! quoted-printable; files are base64. Non-ASCII header text is written as
-//! RFC 2047 encoded words, so the message is 7-bit clean except for
-//! non-ASCII local parts (which need SMTPUTF8).
+//! when needed. Text is 7bit when it is ASCII with short lines and no
+//! control characters but tab, else quoted-printable; files are base64.
+//! Non-ASCII header text and words too long to fold are written as RFC 2047
+//! encoded words, so the message is 7-bit clean except for non-ASCII local
+//! parts (which need SMTPUTF8), and no line passes 998 octets.
 //!
 //! ```
 //! use std::time::{Duration, UNIX_EPOCH};
@@ -44,6 +45,10 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{ApiError, ErrorCode};
 use crate::types::{File, NameAddress, SendRequest};
+
+/// Longest MessageID or References id, in octets: "In-Reply-To: " plus
+/// the id then still fits the 998-octet line limit of RFC 5322 §2.1.1.
+pub const MAX_MESSAGE_ID_LEN: usize = 985;
 
 /// Longest allowed delay of FutureRelease (60 days).
 pub const MAX_FUTURE_RELEASE: Duration = Duration::from_secs(60 * 24 * 3600);
@@ -122,7 +127,9 @@ pub struct Composed {
 /// - `multipleFrom` for more than one From, `badAddress` for an address
 ///   that does not parse, `noRecipients` without To/CC/BCC,
 ///   `missingBody` without Text and HTML;
-/// - `malformedMessageID` for a MessageID or Reference without `<>`;
+/// - `malformedMessageID` for a MessageID without `<>`, an empty
+///   Reference or one with a space, or either longer than
+///   [`MAX_MESSAGE_ID_LEN`] octets;
 /// - `user` for control characters in header text, a bad custom header,
 ///   bad base64 file data, a bad content type, or a FutureRelease more than
 ///   60 days ahead.
@@ -190,6 +197,9 @@ pub fn compose(req: &SendRequest, ctx: &ComposeContext) -> Result<Composed, ApiE
                 format!("References {r:?} is not a message id"),
             ));
         }
+        // One id is one token that cannot be folded, and the last one is
+        // also written whole as In-Reply-To.
+        check_message_id_len("References", r)?;
     }
     check_text("Subject", &req.subject)?;
     for na in req
@@ -277,7 +287,21 @@ fn parse_address(what: &str, s: &str) -> Result<smtp::Address, ApiError> {
     })
 }
 
+fn check_message_id_len(what: &str, id: &str) -> Result<(), ApiError> {
+    if id.len() > MAX_MESSAGE_ID_LEN {
+        return Err(ApiError::new(
+            ErrorCode::MalformedMessageID,
+            format!(
+                "{what} id of {} octets is longer than {MAX_MESSAGE_ID_LEN}, it cannot fit a header line",
+                id.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn check_message_id(what: &str, id: &str) -> Result<(), ApiError> {
+    check_message_id_len(what, id)?;
     let inner = id.strip_prefix('<').and_then(|s| s.strip_suffix('>'));
     let ok = inner.is_some_and(|s| {
         !s.is_empty()
@@ -442,7 +466,10 @@ impl HeaderWriter {
 }
 
 fn display_name(name: &str) -> Vec<String> {
-    if !name.is_ascii() {
+    // A word longer than this cannot be folded; as encoded words it can be
+    // split, so no header line passes 998 octets.
+    const MAX_WORD: usize = 70;
+    if !name.is_ascii() || name.split(' ').any(|w| w.len() > MAX_WORD) {
         return encoded_words(name, true);
     }
     let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~ ".contains(c);
@@ -452,6 +479,10 @@ fn display_name(name: &str) -> Vec<String> {
             .filter(|w| !w.is_empty())
             .map(String::from)
             .collect();
+    }
+    if name.len() > MAX_WORD {
+        // A quoted string is one token too.
+        return encoded_words(name, true);
     }
     let mut q = String::from("\"");
     for c in name.chars() {
@@ -625,7 +656,12 @@ fn text_part(subtype: &str, text: &str) -> Part {
     if lines.last() == Some(&"") {
         lines.pop();
     }
-    let plain = text.is_ascii() && lines.iter().all(|l| l.len() <= 78 && !l.contains('\r'));
+    // Control characters other than tab (NUL, a lone CR, ...) are not text
+    // (RFC 5322 §2.3, RFC 6152 §2.1), so only quoted-printable carries them.
+    let plain = text.is_ascii()
+        && lines
+            .iter()
+            .all(|l| l.len() <= 78 && !l.bytes().any(|b| b.is_ascii_control() && b != b'\t'));
     let (cte, body) = if plain {
         let mut b = Vec::with_capacity(text.len() + lines.len());
         for l in &lines {

@@ -492,3 +492,89 @@ fn checks_run_in_the_reference_order_and_references_need_no_brackets() {
         "{s}"
     );
 }
+
+#[test]
+fn text_with_nul_is_quoted_printable_not_written_raw() {
+    let mut req = simple();
+    req.text = "a\u{0}b\tc\n".into();
+    req.html = "<p>\u{7f}</p>".into();
+    let c = compose(&req, &ctx()).unwrap();
+    assert!(!c.data.contains(&0));
+    let s = String::from_utf8(c.data.clone()).unwrap();
+    assert!(
+        s.contains(
+            "Content-Type: text/plain; charset=utf-8\r\n\
+             Content-Transfer-Encoding: quoted-printable\r\n\r\na=00b\tc\r\n"
+        ),
+        "{s}"
+    );
+    assert!(
+        s.contains(
+            "Content-Type: text/html; charset=utf-8\r\n\
+             Content-Transfer-Encoding: quoted-printable\r\n\r\n<p>=7F</p>\r\n"
+        ),
+        "{s}"
+    );
+    let (m, _) = crate::mime::parse(&c.data);
+    assert_eq!(m.text, "a\u{0}b\tc\n");
+}
+
+#[test]
+fn message_ids_and_references_too_long_for_a_line_are_refused() {
+    let long = |c: &str, n: usize| format!("<{}@x>", c.repeat(n));
+    // 985 octets is the longest that still fits "In-Reply-To: " + id.
+    let at_limit = long("a", MAX_MESSAGE_ID_LEN - 4);
+    assert_eq!(at_limit.len(), MAX_MESSAGE_ID_LEN);
+    for req in [
+        SendRequest {
+            message_id: long("a", 1200),
+            ..simple()
+        },
+        SendRequest {
+            message_id: long("a", MAX_MESSAGE_ID_LEN - 3),
+            ..simple()
+        },
+        SendRequest {
+            references: vec!["<a@x>".into(), long("r", 1200)],
+            ..simple()
+        },
+    ] {
+        let e = err(&req);
+        assert_eq!(e.code, ErrorCode::MalformedMessageID, "{}", e.message);
+    }
+    let req = SendRequest {
+        message_id: at_limit.clone(),
+        references: vec![at_limit.clone()],
+        ..simple()
+    };
+    let c = compose(&req, &ctx()).unwrap();
+    assert_eq!(c.message_id, at_limit);
+    let s = String::from_utf8(c.data).unwrap();
+    assert!(s.contains(&format!("\r\nIn-Reply-To: {at_limit}\r\n")));
+    assert_eq!(s.split("\r\n").map(str::len).max(), Some(998));
+}
+
+#[test]
+fn long_display_names_are_split_into_encoded_words_that_decode_back() {
+    for name in [
+        "n".repeat(1200),
+        format!("Ann {} Smith", "x".repeat(200)),
+        format!("\"quoted\" {}", "q ".repeat(100)),
+    ] {
+        let req = SendRequest {
+            to: vec![NameAddress::new(name.clone(), "bob@example.net")],
+            ..simple()
+        };
+        let c = compose(&req, &ctx()).unwrap();
+        for line in c.data.split(|&b| b == b'\n') {
+            // "To: " and one 75-character encoded word, then CR.
+            assert!(line.len() <= 80, "{} octets", line.len());
+        }
+        let msg = mail_parser::MessageParser::default()
+            .parse(&c.data)
+            .unwrap();
+        let to = msg.to().unwrap().first().unwrap();
+        assert_eq!(to.name(), Some(name.as_str()));
+        assert_eq!(to.address(), Some("bob@example.net"));
+    }
+}
