@@ -94,6 +94,36 @@ fn load(store: &dyn Store, account: &str, since: SystemTime) -> Result<AccountSt
     Ok(state)
 }
 
+/// The limit that adding `recipients` to a loaded `state` would exceed.
+fn evaluate(
+    state: &mut AccountState,
+    recipients: &[String],
+    messages_per_day: u64,
+    first_time_per_day: u64,
+    since: SystemTime,
+) -> Option<Exceeded> {
+    state.expire(since);
+    let new = recipients.len() as u64;
+    if messages_per_day > 0 && state.sends.len() as u64 + new > messages_per_day {
+        return Some(Exceeded::Messages(messages_per_day));
+    }
+    if first_time_per_day > 0 {
+        let mut fresh: Vec<String> = recipients
+            .iter()
+            .map(|r| r.to_lowercase())
+            .filter(|r| !state.first_seen.contains_key(r))
+            .collect();
+        fresh.sort();
+        fresh.dedup();
+        if !fresh.is_empty()
+            && state.recent_first.len() as u64 + fresh.len() as u64 > first_time_per_day
+        {
+            return Some(Exceeded::FirstTime(first_time_per_day));
+        }
+    }
+    None
+}
+
 impl Tracker {
     /// Whether adding `recipients` for `account` at `now` stays within the
     /// limits (0 = unlimited). Blocking on the first call per account.
@@ -115,29 +145,43 @@ impl Tracker {
             let state = load(store, account, since)?;
             accounts.insert(account.to_string(), state);
         }
-        let Some(state) = accounts.get_mut(account) else {
-            return Ok(None);
-        };
-        state.expire(since);
-        let new = recipients.len() as u64;
-        if messages_per_day > 0 && state.sends.len() as u64 + new > messages_per_day {
-            return Ok(Some(Exceeded::Messages(messages_per_day)));
+        Ok(accounts.get_mut(account).and_then(|state| {
+            evaluate(
+                state,
+                recipients,
+                messages_per_day,
+                first_time_per_day,
+                since,
+            )
+        }))
+    }
+
+    /// [`Tracker::check`] without the store: the answer when it needs no
+    /// load (limits unlimited, or the account counted already), `None`
+    /// when only [`Tracker::check`] can tell. Never blocks on I/O, so the
+    /// submission path asks here first and skips a blocking-thread hop
+    /// for every message but an account's first.
+    pub fn check_loaded(
+        &self,
+        account: &str,
+        recipients: &[String],
+        messages_per_day: u64,
+        first_time_per_day: u64,
+        now: SystemTime,
+    ) -> Option<Option<Exceeded>> {
+        if messages_per_day == 0 && first_time_per_day == 0 {
+            return Some(None);
         }
-        if first_time_per_day > 0 {
-            let mut fresh: Vec<String> = recipients
-                .iter()
-                .map(|r| r.to_lowercase())
-                .filter(|r| !state.first_seen.contains_key(r))
-                .collect();
-            fresh.sort();
-            fresh.dedup();
-            if !fresh.is_empty()
-                && state.recent_first.len() as u64 + fresh.len() as u64 > first_time_per_day
-            {
-                return Ok(Some(Exceeded::FirstTime(first_time_per_day)));
-            }
-        }
-        Ok(None)
+        let since = now.checked_sub(DAY).unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        let state = accounts.get_mut(account)?;
+        Some(evaluate(
+            state,
+            recipients,
+            messages_per_day,
+            first_time_per_day,
+            since,
+        ))
     }
 
     /// Counts an accepted submission (only for accounts already loaded by
@@ -190,6 +234,9 @@ mod tests {
         let c = vec!["c@example.com".to_string()];
         let a = vec!["A@example.com".to_string()];
         let hour = Duration::from_secs(3600);
+        // Unlimited needs no load; limited needs one before the fast path answers.
+        assert_eq!(tracker.check_loaded("app", &c, 0, 0, t0 + hour), Some(None));
+        assert_eq!(tracker.check_loaded("app", &c, 2, 0, t0 + hour), None);
         assert_eq!(
             tracker.check(&store, "app", &c, 2, 0, t0 + hour).unwrap(),
             Some(Exceeded::Messages(2))
@@ -197,6 +244,10 @@ mod tests {
         assert_eq!(
             tracker.check(&store, "app", &c, 0, 2, t0 + hour).unwrap(),
             Some(Exceeded::FirstTime(2))
+        );
+        assert_eq!(
+            tracker.check_loaded("app", &c, 2, 0, t0 + hour),
+            Some(Some(Exceeded::Messages(2)))
         );
         assert_eq!(
             tracker.check(&store, "app", &a, 0, 2, t0 + hour).unwrap(),

@@ -303,15 +303,29 @@ impl Submitter {
             .iter()
             .map(|r| r.address.to_utf8_wire())
             .collect();
-        let store = self.queue.clone();
-        let account = identity.account.clone();
         let (mpd, fpd) = (policy.messages_per_day, policy.first_time_per_day);
-        let rcpts = recipients.clone();
-        let tracker = self.limits.clone();
-        let exceeded = self
-            .blocking(move || tracker.check(&*store, &account, &rcpts, mpd, fpd, SystemTime::now()))
-            .await?
-            .map_err(internal)?;
+        // Only an account's first check loads from the store; the rest are
+        // answered in memory without a blocking-thread hop.
+        let exceeded = match self.limits.check_loaded(
+            &identity.account,
+            &recipients,
+            mpd,
+            fpd,
+            SystemTime::now(),
+        ) {
+            Some(exceeded) => exceeded,
+            None => {
+                let store = self.queue.clone();
+                let account = identity.account.clone();
+                let rcpts = recipients.clone();
+                let tracker = self.limits.clone();
+                self.blocking(move || {
+                    tracker.check(&*store, &account, &rcpts, mpd, fpd, SystemTime::now())
+                })
+                .await?
+                .map_err(internal)?
+            }
+        };
         match exceeded {
             Some(Exceeded::Messages(n)) => {
                 return Err(replies::rate_limited(&format!(
