@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use mailbox::{AccountUpdate, MailboxError, MailboxStore, NewAccount, SqliteMailboxStore};
-use smtp::{Address, RcptParams, Reply};
-use smtpserver::{Envelope, Handler, Message, Mode, Server, ServerConfig, Session, replies};
+use smtpserver::{Mode, Server, ServerConfig};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tracing::{info, warn};
@@ -16,30 +15,6 @@ use crate::config::Config;
 use crate::policy::Policy;
 use crate::stores::Stores;
 use crate::submission::Submitter;
-
-/// A port-25 handler that refuses every recipient (what `serve` used
-/// before inbound mail existed; kept for tests of the refusal).
-pub struct InboundNotYet;
-
-impl Handler for InboundNotYet {
-    async fn rcpt_to(
-        &self,
-        _session: &Session,
-        _envelope: &Envelope,
-        _to: &Address,
-        _params: &RcptParams,
-    ) -> Result<(), Reply> {
-        Err(replies::reply(
-            550,
-            replies::code(5, 7, 1),
-            "this server does not accept incoming mail yet",
-        ))
-    }
-
-    async fn data(&self, _session: &Session, _message: Message) -> Reply {
-        replies::reply(554, replies::code(5, 7, 1), "incoming mail is not accepted")
-    }
-}
 
 /// Makes the mailbox store's accounts match the config: creates missing
 /// ones and updates addresses and CRAM-MD5. Accounts only in the store

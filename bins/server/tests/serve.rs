@@ -170,31 +170,3 @@ no_starttls = true
     stop.send(true).unwrap();
     task.await.unwrap().unwrap();
 }
-
-#[tokio::test]
-async fn inbound_listener_refuses_mail_until_inbound_handling_exists() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let server = Server::new(
-        ServerConfig::new("mail.example.org".parse().unwrap(), Mode::Inbound),
-        Arc::new(postel_server::serve::InboundNotYet),
-    );
-    let (mut client, stream) = tokio::io::duplex(64 * 1024);
-    let peer = smtpserver::Peer {
-        remote_ip: "192.0.2.1".parse().unwrap(),
-        local_ip: None,
-    };
-    let task = tokio::spawn(async move { server.serve(stream, peer).await });
-    client
-        .write_all(
-            b"EHLO c.example\r\nMAIL FROM:<a@c.example>\r\nRCPT TO:<b@example.org>\r\nQUIT\r\n",
-        )
-        .await
-        .unwrap();
-    let mut transcript = String::new();
-    client.read_to_string(&mut transcript).await.unwrap();
-    assert!(
-        transcript.contains("\r\n550 5.7.1 this server does not accept incoming mail yet\r\n"),
-        "{transcript}"
-    );
-    task.await.unwrap().unwrap();
-}
