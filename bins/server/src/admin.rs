@@ -240,6 +240,24 @@ fn message_line(m: &QueuedMessage) -> String {
     s
 }
 
+/// The keyset position after which a page starts: `--after-id` with the
+/// sort key from `--last`, or else looked up for that row by `sort_key`.
+fn keyset_after(
+    paging: &Paging,
+    sort_key: impl FnOnce(i64) -> anyhow::Result<SystemTime>,
+) -> anyhow::Result<Option<(SystemTime, i64)>> {
+    let Some(id) = paging.after_id else {
+        return Ok(None);
+    };
+    let key = match &paging.last {
+        Some(t) => {
+            parse_rfc3339(t).with_context(|| format!("--last {t:?} is not an RFC 3339 time"))?
+        }
+        None => sort_key(id)?,
+    };
+    Ok(Some((key, id)))
+}
+
 /// `postel queue list`.
 pub fn queue_list(
     stores: &Stores,
@@ -253,25 +271,16 @@ pub fn queue_list(
     } else {
         SortField::NextAttempt
     };
-    let after = match paging.after_id {
-        None => None,
-        Some(id) => Some((
-            match &paging.last {
-                Some(t) => parse_rfc3339(t)
-                    .with_context(|| format!("--last {t:?} is not an RFC 3339 time"))?,
-                None => {
-                    let m = stores.queue.get(id)?.with_context(|| {
-                        format!("message {id} is not in the queue; give --last")
-                    })?;
-                    match field {
-                        SortField::Queued => m.queued,
-                        SortField::NextAttempt => m.next_attempt,
-                    }
-                }
-            },
-            id,
-        )),
-    };
+    let after = keyset_after(paging, |id| {
+        let m = stores
+            .queue
+            .get(id)?
+            .with_context(|| format!("message {id} is not in the queue; give --last"))?;
+        Ok(match field {
+            SortField::Queued => m.queued,
+            SortField::NextAttempt => m.next_attempt,
+        })
+    })?;
     let sort = Sort {
         field,
         asc: !paging.desc,
@@ -314,36 +323,24 @@ pub fn queue_history(
     } else {
         HistorySortField::LastActivity
     };
-    let after = match paging.after_id {
-        None => None,
-        Some(id) => Some((
-            match &paging.last {
-                Some(t) => parse_rfc3339(t)
-                    .with_context(|| format!("--last {t:?} is not an RFC 3339 time"))?,
-                None => {
-                    let r = stores
-                        .queue
-                        .history(
-                            &HistoryFilter {
-                                ids: vec![id],
-                                ..HistoryFilter::default()
-                            },
-                            &HistorySort::default(),
-                        )?
-                        .into_iter()
-                        .next()
-                        .with_context(|| {
-                            format!("message {id} is not in the history; give --last")
-                        })?;
-                    match field {
-                        HistorySortField::Queued => r.message.queued,
-                        HistorySortField::LastActivity => r.last_activity,
-                    }
-                }
-            },
-            id,
-        )),
-    };
+    let after = keyset_after(paging, |id| {
+        let r = stores
+            .queue
+            .history(
+                &HistoryFilter {
+                    ids: vec![id],
+                    ..HistoryFilter::default()
+                },
+                &HistorySort::default(),
+            )?
+            .into_iter()
+            .next()
+            .with_context(|| format!("message {id} is not in the history; give --last"))?;
+        Ok(match field {
+            HistorySortField::Queued => r.message.queued,
+            HistorySortField::LastActivity => r.last_activity,
+        })
+    })?;
     let sort = HistorySort {
         field,
         asc: paging.asc,
